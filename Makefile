@@ -1,0 +1,28 @@
+# kernel.damon: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+TOOLS := tests/tools
+
+.PHONY: demo test bootstrap sanity lint units docs integration fleet-up fleet-down
+
+demo: bootstrap            ## boot a local VM fleet and run playbooks/site.yml on it
+	$(TOOLS)/demo
+
+test: bootstrap sanity lint units docs integration   ## everything CI runs
+
+bootstrap:                 ## apt packages, the tool venv, the fleet image (cached)
+	$(TOOLS)/bootstrap
+
+sanity:
+	$(TOOLS)/sanity
+
+lint:
+	$(TOOLS)/lint
+
+units:
+	$(TOOLS)/units
+
+docs:
+	$(TOOLS)/docs
+
+integration:
+	$(TOOLS)/integration
