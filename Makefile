@@ -9,7 +9,7 @@ demo: bootstrap            ## boot a local VM fleet and run playbooks/site.yml o
 
 test: bootstrap sanity lint units docs integration   ## everything CI runs
 
-bootstrap:                 ## apt packages, the tool venv, the fleet image (cached)
+bootstrap:                 ## apt packages and the tool venv (cached); the fleet image is built on first use
 	$(TOOLS)/bootstrap
 
 sanity:
