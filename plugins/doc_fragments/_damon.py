@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    # The options every writer shares: which kdamond and scheme, and the ownership gate.
+    DOCUMENTATION = r"""
+options:
+  kdamond:
+    description:
+      - Index of the kdamond, the C(kdamonds/<K>) directory under C(/sys/kernel/mm/damon/admin).
+    type: int
+    default: 0
+  scheme:
+    description:
+      - Index of the DAMOS scheme in context 0 of the kdamond, C(contexts/0/schemes/<S>).
+      - DAMON matches schemes by index when it commits, so keep each scheme at a stable index.
+    type: int
+    default: 0
+  take_over:
+    description:
+      - Allow writing to a kdamond that this collection did not configure.
+      - A kdamond that has contexts or is running, and whose index is not recorded in
+        C(/var/lib/kernel-damon/managed.json), belongs to someone else (for example C(damo)
+        or an operator). Without O(take_over=true), the module fails instead of changing it.
+      - Once the module has configured the kdamond, the index is recorded and later runs no
+        longer need this option.
+    type: bool
+    default: false
+requirements:
+  - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
+  - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable and writable by root only
+notes:
+  - The module writes only below C(/sys/kernel/mm/damon/admin/kdamonds/), records the kdamond
+    indexes it configured in C(/var/lib/kernel-damon/managed.json), and holds an exclusive
+    C(flock) on C(/run/lock/kernel-damon.lock) from reading to committing, so that it never
+    interleaves with another writer of this collection.
+  - A value file is written only when its value differs, and an C(nr_*) file only when the
+    number of entries changes, because the kernel recreates every directory below an C(nr_*)
+    file with default values. All options are validated before the first write.
+  - DAMON sysfs files hold staged input, not what the kdamond runs. The module treats
+    "sysfs equals the desired state" as converged and commits after every change.
+  - The kernel's DAMON sysfs lock is global; while another tool holds it, reads and writes
+    fail with C(EBUSY). The module retries those with a bounded backoff.
+  - DAMON settings do not survive a reboot.
+"""
+
+    # Attribute descriptions, so that modules only say how much they support.
+    ATTRIBUTES = r"""
+options: {}
+attributes:
+  check_mode:
+    description:
+      - Can run in check mode and return a changed status prediction without modifying the target.
+  diff_mode:
+    description:
+      - Returns details on what has changed (or would change in check mode) when in diff mode.
+  platform:
+    description:
+      - Target operating systems and families that the module can operate against.
+    support: full
+    platforms: linux
+"""
+
+    FACTS_ATTRIBUTES = r"""
+options: {}
+attributes:
+  facts:
+    description:
+      - Returns an C(ansible_facts) dictionary that updates the existing host facts.
+"""
