@@ -76,7 +76,7 @@ _SIZE_BYTES = {'b': 1, 'k': 2 ** 10, 'kib': 2 ** 10, 'm': 2 ** 20, 'mib': 2 ** 2
 _NUMBER_WITH_SUFFIX = re.compile(r'^\s*([0-9]+(?:\.[0-9]*)?)\s*(\S*)\s*$')
 
 SIZE_ACCEPTED = "a size in bytes (int) or with K/M/G/T suffix, or 'max'"
-RATIO_ACCEPTED = "basis points (int), 'N%' or 'Nbp'"
+RATIO_ACCEPTED = "basis points from 0 to 10000 (int), 'N%' up to 100% or 'Nbp'"
 
 
 def _plain_int(value):
@@ -167,15 +167,14 @@ def parse_size(option, value):
 
 
 def parse_ratio(option, value):
-    """Basis points (1/10000)."""
+    """Basis points (1/10000) of a whole, so at most 10000 (100%)."""
     number = _plain_int(value)
-    if number is not None and number >= 0:
+    if number is None:
+        parsed = _suffixed(value, ('%', 'bp'))
+        if parsed is not None:
+            number = _whole(parsed[0] * (100 if parsed[1] == '%' else 1))
+    if number is not None and 0 <= number <= 10000:
         return number
-    parsed = _suffixed(value, ('%', 'bp'))
-    if parsed is not None:
-        result = _whole(parsed[0] * (100 if parsed[1] == '%' else 1))
-        if result is not None:
-            return result
     raise DamonValidationError(option, value, RATIO_ACCEPTED)
 
 
