@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet filters: report rows from facts and samples, their formats, the picture, the revert."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.kernel.damon.plugins.filter.damon_fleet import (
+    CSV_COLUMNS, FilterModule, previous_scheme, report_format, report_row, tuning_svg)
+
+FACTS = {
+    'available': True, 'kernel': '6.12.117+deb13-amd64',
+    'memory_psi': {'some': {'avg10': 0.25, 'total': 1000}},
+    'kdamonds': [{'index': 0, 'state': 'on', 'pid': 812, 'contexts': [{'schemes': [{
+        'action': 'pageout',
+        'quotas': {'ms': 0, 'bytes': 1073741824, 'reset_interval_ms': 1000, 'effective_bytes': 65536,
+                   'goals': [{'target_metric': 'some_mem_psi_us', 'target_value': 500, 'current_value': 0,
+                              'nid': 0}]},
+        'stats': {'sz_applied': 3145728, 'qt_exceeds': 4}}]}]}],
+}
+SAMPLE = {'interval': 1.0, 'summary': {'psi_some_percent': 0.5},
+          'samples': [{'time': float(t), 'state': 'on', 'bytes': 1048576, 'effective_bytes': 2 ** (10 + 2 * t),
+                       'goals': [{'target_metric': 'some_mem_psi_us', 'target_value': 500,
+                                  'current_value': None if t == 0 else 100 * t,
+                                  'score_bp': None if t == 0 else 2000 * t}],
+                       'score_bp': None if t == 0 else 2000 * t} for t in range(6)]}
+
+
+def test_row_from_facts_and_sample():
+    row = report_row(FACTS, 'damon-1', sample=SAMPLE, rollout='healthy')
+    assert (row['host'], row['kernel'], row['state'], row['pid'], row['action']) == (
+        'damon-1', '6.12.117+deb13-amd64', 'on', 812, 'pageout')
+    assert (row['goal_metric'], row['target_value'], row['current_value'], row['score_bp']) == (
+        'some_mem_psi_us', 500, 500, 10000)
+    assert (row['effective_bytes'], row['quota_cap_bytes'], row['sz_applied'], row['qt_exceeds']) == (
+        65536, 1073741824, 3145728, 4)
+    assert (row['target'], row['current'], row['effective_human']) == ('500 us', '500 us', '64.0 KiB of 1.0 GiB')
+    assert row['psi_human'] == '0.25 % avg10, 0.50 % window' and row['rollout_human'] == 'healthy'
+
+
+def test_row_without_sample_or_scheme():
+    row = report_row(FACTS, 'damon-1', rollout='untouched')
+    assert row['current_value'] is None and row['current'] == '-' and row['target'] == '500 us'
+    bare = report_row({'available': False, 'kernel': '5.10', 'kdamonds': []}, 'old', breaches=['x'])
+    assert (bare['state'], bare['action'], bare['effective_human'], bare['rollout_human']) == (
+        'unavailable', None, '-', '-: x')
+    user = json.loads(json.dumps(FACTS))
+    user['kdamonds'][0]['contexts'][0]['schemes'][0]['quotas']['goals'] = [
+        {'target_metric': 'user_input', 'target_value': 400, 'current_value': 100}]
+    row = report_row(user, 'h')
+    assert (row['current_value'], row['score_bp'], row['current']) == (100, 2500, '100')
+    with pytest.raises(AnsibleFilterError):
+        report_row(None, 'h')
+
+
+def test_formats():
+    rows = [report_row(FACTS, 'damon-1', sample=SAMPLE, rollout='breached', breaches=['a', 'b']),
+            report_row(FACTS, 'damon-2', rollout='untouched')]
+    parsed = list(csv.DictReader(io.StringIO(report_format(rows, 'csv'))))
+    assert [r['host'] for r in parsed] == ['damon-1', 'damon-2'] and list(parsed[0]) == list(CSV_COLUMNS)
+    assert parsed[0]['effective_bytes'] == '65536' and parsed[0]['breaches'] == 'a; b'
+    assert parsed[1]['current_value'] == ''
+    assert json.loads(report_format(rows, 'json'))[1]['host'] == 'damon-2'
+    markdown = report_format(rows, 'markdown').splitlines()
+    assert len(markdown) == 4 and markdown[0].startswith('| HOST |') and 'damon-2' in markdown[3]
+    table = report_format(rows, 'table').splitlines()
+    assert table[0].split()[:3] == ['HOST', 'KERNEL', 'KDAMOND'] and table[1].startswith('damon-1  ')
+    assert 'breached: a; b' in table[1]
+    with pytest.raises(AnsibleFilterError, match='format'):
+        report_format(rows, 'xml')
+
+
+def test_builtin_svg():
+    svg = tuning_svg(SAMPLE, 'damon-1', engine='builtin')
+    root = ET.fromstring(svg)
+    ns = {'s': 'http://www.w3.org/2000/svg'}
+    assert 'damon-1: some_mem_psi_us, target 500 us' in root.find('s:title', ns).text
+    quota = root.findall(".//s:polyline[@class='quota']", ns)
+    score = root.findall(".//s:polyline[@class='score']", ns)
+    assert len(quota) == 1 and len(quota[0].get('points').split()) == 6
+    # The first sample has no score yet: the line starts at the second.
+    assert len(score) == 1 and len(score[0].get('points').split()) == 5
+    assert root.findall(".//s:line[@class='score-limit']", ns) and root.findall(".//s:line[@class='quota-limit']", ns)
+    with pytest.raises(AnsibleFilterError):
+        tuning_svg({'samples': []})
+    with pytest.raises(AnsibleFilterError, match='engine'):
+        tuning_svg(SAMPLE, engine='gnuplot')
+
+
+def test_matplotlib_svg():
+    pytest.importorskip('matplotlib')
+    svg = tuning_svg(SAMPLE, 'damon-1', engine='matplotlib')
+    assert svg.lstrip().startswith('<?xml') and 'damon-1: some_mem_psi_us, target 500 us' in svg
+
+
+def test_previous_scheme():
+    assert previous_scheme(FACTS) == {
+        'kdamond': 0, 'scheme': 0, 'running': True, 'state': 'present', 'action': 'pageout',
+        'quotas': {'time': 0, 'size': 1073741824, 'reset_interval': 1000},
+        'goals': [{'metric': 'some_mem_psi_us', 'target': 500}]}
+    assert previous_scheme({'kdamonds': []}, 0, 0) == {'kdamond': 0, 'scheme': 0, 'running': False, 'state': 'absent'}
+    assert previous_scheme(FACTS, 0, 1)['state'] == 'absent'
+    facts = json.loads(json.dumps(FACTS))
+    facts['kdamonds'][0]['contexts'][0]['schemes'][0]['quotas']['goals'] = [
+        {'target_metric': 'node_memcg_used_bp', 'target_value': 3000, 'current_value': 0, 'nid': 1, 'path': '/a'},
+        {'target_metric': 'user_input', 'target_value': 10, 'current_value': 3},
+        {'target_metric': 'user_input', 'target_value': 0, 'current_value': 0}]
+    assert previous_scheme(facts)['goals'] == [
+        {'metric': 'node_memcg_used_bp', 'target': 3000, 'nid': 1, 'path': '/a'},
+        {'metric': 'user_input', 'target': 10, 'current': 3}]
+
+
+def test_filter_names():
+    assert sorted(FilterModule().filters()) == [
+        'damon_previous_scheme', 'damon_report_format', 'damon_report_row', 'damon_tuning_svg']
