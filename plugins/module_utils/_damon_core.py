@@ -426,6 +426,12 @@ class Host:
         parts = [part for part in cgroup.split('/') if part]
         return '..' not in parts and os.path.isdir(self.path('/'.join(['sys/fs/cgroup'] + parts)))
 
+    def cgroup_has_memory(self, cgroup):
+        """False when cgroup v2 says the memory controller is not enabled for the cgroup:
+        DAMON looks paths up among memory cgroups only.  True where it cannot tell (v1)."""
+        text = self.read_host_file('sys/fs/cgroup/%s/cgroup.controllers' % cgroup.strip('/'))
+        return text is None or 'memory' in text.split()
+
     def unit_main_pid(self, unit):
         if self.run_command is None:
             raise DamonError('systemd_unit needs a command runner: Host(run_command=...)')
@@ -468,6 +474,12 @@ class Host:
         return facts
 
     # -- one lock for every kernel.damon writer
+    def _open_lock(self):
+        """A descriptor of the lock file, closed after unlocking.  The score feeder, which may
+        not open root's files, overrides this with one that systemd opened for it."""
+        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
+        return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+
     @contextlib.contextmanager
     def lock(self, create=True):
         """flock around read-plan-apply-commit.  create=False (check mode) locks only
@@ -475,8 +487,7 @@ class Host:
         if not create and not os.path.exists(self.lock_path):
             yield
             return
-        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open_lock()
         try:
             waited = 0.0
             while True:
@@ -745,14 +756,29 @@ def _node(host, option, value):
     return nid
 
 
+def _memcg_problem(host, cgroup):
+    """Why DAMON would not find cgroup among the memory cgroups at on/commit time (the
+    kernel then answers ENOMEM, or stops the kdamond before 6.14), or None."""
+    if not host.cgroup_exists(cgroup):
+        return 'an existing cgroup (no directory %s)' % host.shown(host.path('sys/fs/cgroup' + cgroup))
+    if not host.cgroup_has_memory(cgroup):
+        parent = host.path('sys/fs/cgroup/%s/cgroup.subtree_control' % cgroup.strip('/').rpartition('/')[0])
+        return ('a cgroup with the memory controller (%s is not enabled for it: +memory in %s)'
+                % (cgroup, host.shown(os.path.normpath(parent))))
+    return None
+
+
 def _cgroup(host, option, value):
     if not isinstance(value, str) or not value.strip('/'):
         raise DamonValidationError(option, value, 'a cgroup path such as /workload.slice')
-    # The kernel compares with cgroup_path(), which starts with '/'.
-    cgroup = '/' + value.strip('/')
-    if not host.cgroup_exists(cgroup):
-        raise DamonValidationError(option, value, 'an existing cgroup (no directory %s)'
-                                   % host.shown(host.path('sys/fs/cgroup' + cgroup)))
+    parts = [part for part in value.split('/') if part]
+    if '.' in parts or '..' in parts:
+        raise DamonValidationError(option, value, 'a cgroup path without . or .. components')
+    # The kernel compares with cgroup_path(): one leading '/', single slashes.
+    cgroup = '/' + '/'.join(parts)
+    problem = _memcg_problem(host, cgroup)
+    if problem:
+        raise DamonValidationError(option, value, problem)
     return cgroup
 
 
@@ -1201,6 +1227,32 @@ class _Plan:
             host.write(self.kdamond + '/state', self.keyword)
 
 
+def _check_resolved_at_commit(host, plan):
+    """Values the kernel resolves at on/commit time can go stale between runs (a cgroup
+    removed, a monitored process gone) while the files keep them.  Say so before the first
+    write: a commit the kernel rejects stops the kdamond on kernels before 6.14."""
+    if plan.keyword not in ('on',) + COMMIT_KEYWORDS:
+        return
+    context = plan.kdamond + '/contexts/0/'
+    goals_only = plan.keyword == 'commit_schemes_quota_goals'
+    for rel, value in sorted(plan.desired.items()):
+        if not rel.startswith(context):
+            continue
+        base, name = rel.rsplit('/', 1)
+        if name == 'memcg_path' and not goals_only and plan.desired.get(base + '/type') == 'memcg':
+            problem, replace = _memcg_problem(host, value), 'filters'
+        elif name == 'path' and plan.desired.get(base + '/target_metric', '').startswith('node_memcg_'):
+            problem, replace = _memcg_problem(host, value), 'goals or path'
+        elif name == 'pid_target' and not goals_only and plan.desired.get(context + 'operations') != 'paddr':
+            problem = None if host.pid_exists(int(value)) else 'a running process (no process %s)' % value
+            replace = 'pid, pidfile or systemd_unit'
+        else:
+            continue
+        if problem:
+            raise DamonValidationError(rel, value, '%s; the kernel resolves it at every %s, so give %s to '
+                                       'replace it' % (problem, plan.keyword, replace))
+
+
 def _tuned_intervals(current, kdamond):
     return int(current.get(kdamond + '/contexts/0/monitoring_attrs/intervals/intervals_goal/aggrs', '0')) != 0
 
@@ -1230,6 +1282,7 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
                 % (index, ', '.join(str(i) for i in plan.restarts)))
         if plan.keyword == 'on':
             plan.modules = _exclusive_modules_to_stop(host, index, stop_exclusive_modules)
+        _check_resolved_at_commit(host, plan)
         prefix = []
         if plan.keyword == 'commit' and _tuned_intervals(plan.current, plan.kdamond):
             # commit resets auto-tuned intervals to the staged inputs unless these hold the
@@ -1250,6 +1303,11 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
                             'quota tuning started again from zero' % ', '.join(map(str, plan.restarts)))
         if plan.modules:
             warnings.append('stopped %s so that kdamond %d could start' % (', '.join(plan.modules), index))
+        if plan.keyword == 'on' and int(plan.current.get(plan.kdamond + '/contexts/nr_contexts', '0')):
+            warnings.append('kdamond %d was off (stopped since its last start, or never started); it was '
+                            'started with the configuration in sysfs, its stats and quota tuning from zero' % index)
+        elif goals_only and not plan.was_on and plan.writes:
+            warnings.append('kdamond %d is off: the goal is staged and applies when the kdamond starts' % index)
         return {
             'changed': bool(steps),
             'diff': {'before': describe(plan.current, 'on' if plan.was_on else 'off'),
@@ -1261,23 +1319,39 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
         }
 
 
+def _committed_values(plan):
+    """What the kernel took in with the commit: the files this run wrote below the kdamond."""
+    own = ['%s=%r' % (rel, value) for rel, value in plan.writes if rel.startswith(plan.kdamond + '/')]
+    if not own:
+        return 'it rejected the configuration in sysfs as it was'
+    return 'this run wrote %s%s' % (', '.join(own[:8]), ' and %d more' % (len(own) - 8) if len(own) > 8 else '')
+
+
 def _apply(host, plan):
     try:
         plan.apply(host)
     except DamonError as err:
-        raise _append_note(err, _restore(host, plan.current, plan.restarts)) from None
+        restart = list(plan.restarts)
+        if plan.keyword in COMMIT_KEYWORDS and isinstance(err, DamonKernelError) and err.value == plan.keyword:
+            # The kernel refused the commit; a failure midway also stops the kdamond (sec. 5.6).
+            _append_note(err, _committed_values(plan))
+            if host.read(plan.kdamond + '/state') != 'on':
+                restart.append(plan.index)
+        raise _append_note(err, _restore(host, plan.current, restart)) from None
     if plan.keyword not in COMMIT_KEYWORDS:
         return
     if host.read(plan.kdamond + '/state') == 'on':
         return
-    # A commit that fails midway terminates the kdamond (damon-sysfs.md sec. 5.6).
+    # Before 6.14 the kdamond applies a commit after the write returned, and an error
+    # terminates it without an errno (damon-sysfs.md sec. 5.6, docs/kernel-notes.md).
     note = _restore(host, plan.current, [plan.index])
     state = host.read(plan.kdamond + '/state')
     pid = host.read(plan.kdamond + '/pid')
-    raise DamonError('writing %r to %s stopped kdamond %d: the kernel could not apply the new configuration; '
-                     '%s and the kdamond is %s (pid %s), with its stats and quota tuning started again'
+    raise DamonError('writing %r to %s stopped kdamond %d: the kernel could not apply the new configuration '
+                     '(%s; this kernel reports no errno for it); %s and the kdamond is %s (pid %s), with its '
+                     'stats and quota tuning started again'
                      % (plan.keyword, host.shown(host.admin_path(plan.kdamond + '/state')), plan.index,
-                        note, state, pid))
+                        _committed_values(plan), note, state, pid))
 
 
 def _kdamond_after(host, plan, check_mode):
@@ -1383,6 +1457,69 @@ def ensure_quota_goal(host, params, check_mode=False):
 
     return _converge(host, kdamond, build, describe, check_mode=check_mode,
                      take_over=bool(params.get('take_over')), goals_only=True)
+
+
+# ---------------------------------------------------------------- score feeder
+
+def kdamond_pid(host, kdamond):
+    """The pid of a running kdamond, else -1 (also when it does not exist).  One sysfs read
+    and no lock: what a feeder checks on every tick to notice a restarted kdamond."""
+    pid_file = 'kdamonds/%d/pid' % kdamond
+    if not os.path.exists(host.admin_path(pid_file)):
+        return -1
+    return int(host.read(pid_file))
+
+
+def feed_quota_goal(host, kdamond, scheme, goal, value=None, fed_pid=None):
+    """The score feeder's write: a user_input goal's current_value, then
+    commit_schemes_quota_goals, under the collection lock.
+
+    Written only when the staged current_value differs from value, or when the kdamond's
+    pid is not fed_pid (it was restarted since the last feed).  Never a full commit, which
+    would restart DAMON's aggregation schedule.  value None feeds the goal's target_value,
+    so the tuner holds the quota where it is.  A kdamond that does not exist or is off is
+    left alone (state says which).  Returns {'state', 'pid', 'value', 'target', 'written',
+    'sysfs_writes'}.
+    """
+    if value is not None:
+        value = parse_int('current', value)
+    if not host.available():
+        raise DamonUnavailableError('%s does not exist: this kernel has no DAMON sysfs interface '
+                                    '(CONFIG_DAMON_SYSFS)' % host.shown(host.admin))
+    kdamond_dir = 'kdamonds/%d' % kdamond
+    goal_dir = '%s/schemes/%d/quotas/goals/%d' % (_context_path(kdamond), scheme, goal)
+    result = {'state': 'absent', 'pid': -1, 'value': value, 'target': None, 'written': False,
+              'sysfs_writes': []}
+    with host.lock():
+        if not host.is_dir(kdamond_dir):
+            return result
+        result['state'] = host.read(kdamond_dir + '/state')
+        if result['state'] != 'on':
+            return result
+        result['pid'] = int(host.read(kdamond_dir + '/pid'))
+        if kdamond not in host.managed():
+            raise DamonConflictError('kdamond %d is not recorded in %s, so another tool or an operator owns it; '
+                                     'nothing was fed' % (kdamond, host.shown(host.managed_path)))
+        if not host.is_dir(goal_dir):
+            raise DamonConflictError('kdamond %d has no goal %d in scheme %d to feed' % (kdamond, goal, scheme))
+        metric_file = goal_dir + '/target_metric'
+        metric = host.read(metric_file) if os.path.exists(host.admin_path(metric_file)) else 'user_input'
+        if metric != 'user_input':
+            raise DamonConflictError('goal %d of scheme %d of kdamond %d measures %s itself; only a user_input '
+                                     'goal takes a fed value' % (goal, scheme, kdamond, metric))
+        result['target'] = int(host.read(goal_dir + '/target_value'))
+        result['value'] = result['target'] if value is None else value
+        first = len(host.writes)
+        if host.read(goal_dir + '/current_value') != str(result['value']) or result['pid'] != fed_pid:
+            host.write(goal_dir + '/current_value', result['value'])
+            host.write(kdamond_dir + '/state', 'commit_schemes_quota_goals')
+            result['written'] = True
+            result['state'] = host.read(kdamond_dir + '/state')
+            if result['state'] != 'on':
+                raise DamonError('writing commit_schemes_quota_goals to %s stopped kdamond %d'
+                                 % (host.shown(host.admin_path(kdamond_dir + '/state')), kdamond))
+        result['sysfs_writes'] = host.writes[first:]
+    return result
 
 
 # ---------------------------------------------------------------- facts

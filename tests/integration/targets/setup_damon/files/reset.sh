@@ -1,7 +1,21 @@
 #!/bin/sh
 # Put DAMON back the way Debian boots: no sysfs kdamonds, DAMON_STAT as shipped, no
-# kernel.damon state. Test hosts only.
+# kernel.damon state, no damos_autotune role (what its absent state would remove, done
+# without Ansible so that every target can start from here cheaply). Test hosts only.
 set -eu
+found=no
+for unit in /etc/systemd/system/damos-autotune*; do
+  [ -e "$unit" ] || continue
+  systemctl disable --now "${unit##*/}" >/dev/null 2>&1 || true
+  rm -f "$unit"
+  found=yes
+done
+if [ $found = yes ]; then
+  systemctl daemon-reload
+  systemctl reset-failed >/dev/null 2>&1 || true
+fi
+rm -rf /usr/local/lib/kernel-damon /usr/local/sbin/damos-autotune /etc/kernel-damon \
+  /etc/tmpfiles.d/damos-autotune.conf /run/damos-autotune
 A=/sys/kernel/mm/damon/admin/kdamonds
 n=$(cat $A/nr_kdamonds)
 i=0

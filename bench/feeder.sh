@@ -1,0 +1,118 @@
+#!/bin/sh
+# Cost of damos-autotune's feeder, measured inside one fleet VM; prints one JSON object.
+#   feeder.sh setup                             a /bin/true timer with the settings of the feeder's timer
+#   feeder.sh timer SECONDS ROUNDS INTERVAL_S   idle vs the /bin/true timer vs the feeder's timer
+#   feeder.sh daemon SECONDS ROUNDS INTERVAL_S  idle vs the feeder service
+#   feeder.sh update ROUNDS SCORE_FILE          daemon mode: the feeder's own CPU for one score update
+#   feeder.sh exposure                          systemd-analyze security of the role's units
+#   feeder.sh cleanup                           remove the benchmark's units
+# Phases alternate ROUNDS times, SECONDS each, so that all share the VM's conditions.
+# CPU is the whole VM's busy time (/proc/stat: user, nice, system, irq, softirq, steal), so
+# systemd's and journald's work for a tick counts; the idle phase is subtracted. A timer tick
+# forks exactly one process, so ticks are counted as new pids beyond the idle phase's rate.
+# The daemon's own CPU also comes from its cgroup (cpu.stat usage_usec).
+set -eu
+case $1 in
+setup)
+  { printf '[Unit]\nDescription=bench: /bin/true at the interval of the feeder\n\n'
+    sed -n '/^\[Timer\]/,/^\[Install\]/p' /etc/systemd/system/damos-autotune-feeder.timer | sed '/^\[Install\]/d'
+  } > /etc/systemd/system/bench-true.timer
+  printf '[Unit]\nDescription=bench: /bin/true\n\n[Service]\nType=oneshot\nExecStart=/bin/true\n' \
+    > /etc/systemd/system/bench-true.service
+  systemctl daemon-reload
+  exit 0 ;;
+exposure)
+  printf '{'
+  sep=''
+  for unit in damos-autotune-apply.service damos-autotune-feeder.service; do
+    level=$(systemd-analyze security --no-pager "$unit" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+    printf '%s"%s": %s' "$sep" "$unit" "$level"
+    sep=', '
+  done
+  echo '}'
+  exit 0 ;;
+update)
+  # The running daemon's cgroup CPU (cpu.stat usage_usec: the feeder process only, no
+  # systemd activation) across one score change: write a new score, wait until the goal's
+  # current_value shows it and one more tick has passed, then subtract the idle ticks of
+  # the same span, measured just before. Prints the per-update CPU of each round, in ms.
+  rounds=$2 file=$3
+  goal=/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/0/quotas/goals/0/current_value
+  usage() { awk '/^usage_usec/{print $2}' /sys/fs/cgroup/system.slice/damos-autotune-feeder.service/cpu.stat; }
+  now_us() { awk '{printf "%d", $1 * 1000000}' /proc/uptime; }
+  u0=$(usage) t0=$(now_us); sleep 10; idle=$(( ($(usage) - u0) * 1000000 / ($(now_us) - t0) ))  # us per s
+  printf '{"idle_us_per_s": %d, "update_ms": [' "$idle"
+  r=0 sep=''
+  while [ "$r" -lt "$rounds" ]; do
+    r=$((r + 1)) value=$((5000 + r))
+    sleep 1.5
+    u0=$(usage) t0=$(now_us)
+    printf '%d\n' "$value" > "$file.new"; chmod 0644 "$file.new"; mv -f "$file.new" "$file"
+    n=0
+    while [ "$(cat $goal)" != "$value" ]; do
+      n=$((n + 1)); [ "$n" -lt 600 ] || { echo "no update to $value" >&2; exit 1; }
+      sleep 0.05
+    done
+    sleep 1.5
+    u1=$(usage) t1=$(now_us)
+    printf '%s%s' "$sep" "$(echo "$u1 $u0 $idle $t1 $t0" | awk '{printf "%.2f", ($1 - $2 - $3 * ($4 - $5) / 1000000) / 1000}')"
+    sep=', '
+  done
+  echo ']}'
+  exit 0 ;;
+cleanup)
+  systemctl stop bench-touch.timer bench-true.timer 2>/dev/null || true
+  rm -f /etc/systemd/system/bench-true.timer /etc/systemd/system/bench-true.service
+  systemctl daemon-reload
+  exit 0 ;;
+esac
+mode=$1 seconds=$2 rounds=$3 interval=$4
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+lastpid() { awk '{print $5}' /proc/loadavg; }
+# last pid wraps only after pid_max; read it before and after
+lines() { journalctl -q --since "@$1" --until "@$2" -o cat | wc -l; }
+cgroup_us() { awk '/^usage_usec/{print $2}' "/sys/fs/cgroup/system.slice/$1/cpu.stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+
+phase() { # name start-command stop-command
+  sleep 2   # let the previous phase's last tick finish
+  eval "$2"
+  sleep 1
+  t0=$(date +%s) b0=$(busy) p0=$(lastpid) c0=$(cgroup_us damos-autotune-feeder.service)
+  sleep "$seconds"
+  t1=$(date +%s) b1=$(busy) p1=$(lastpid) c1=$(cgroup_us damos-autotune-feeder.service)
+  eval "$3"
+  echo "$1 $((t1 - t0)) $((b1 - b0)) $((p1 - p0)) $(lines "$t0" "$t1") $((c1 - c0))" >> /tmp/feeder-bench.raw
+}
+
+: > /tmp/feeder-bench.raw
+systemctl stop damos-autotune-feeder.timer damos-autotune-feeder.service 2>/dev/null || true
+r=0
+while [ "$r" -lt "$rounds" ]; do
+  r=$((r + 1))
+  phase idle : :
+  if [ "$mode" = timer ]; then
+    phase true 'systemctl start bench-true.timer' 'systemctl stop bench-true.timer'
+    phase feeder 'systemctl start damos-autotune-feeder.timer' 'systemctl stop damos-autotune-feeder.timer'
+  else
+    phase feeder 'systemctl start damos-autotune-feeder.service' 'systemctl stop damos-autotune-feeder.service'
+  fi
+done
+# Leave the feeder as the role left it.
+if [ "$mode" = timer ]; then systemctl start damos-autotune-feeder.timer; else systemctl start damos-autotune-feeder.service; fi
+
+awk -v hz="$hz" -v interval="$interval" -v mode="$mode" -v kernel="$(uname -r)" '
+  { secs[$1] += $2; cpu[$1] += $3; pids[$1] += $4; jl[$1] += $5; cg[$1] += $6 }
+  END {
+    idle_cpu = cpu["idle"] / secs["idle"]; idle_pids = pids["idle"] / secs["idle"]; idle_jl = jl["idle"] / secs["idle"]
+    printf "{\"mode\": \"%s\", \"kernel\": \"%s\", \"interval_s\": %s, \"clk_tck\": %d, \"idle_cpu_ms_per_s\": %.2f", mode, kernel, interval, hz, idle_cpu * 1000 / hz
+    for (p in secs) {
+      if (p == "idle") continue
+      if (mode == "timer") ticks = pids[p] - idle_pids * secs[p]; else ticks = secs[p] / interval
+      if (ticks < 1) ticks = 1
+      printf ", \"%s\": {\"seconds\": %d, \"ticks\": %.1f, \"cpu_ms_per_tick\": %.2f, \"journal_lines_per_tick\": %.2f", p, secs[p], ticks, (cpu[p] - idle_cpu * secs[p]) * 1000 / hz / ticks, (jl[p] - idle_jl * secs[p]) / ticks
+      if (mode == "daemon") printf ", \"own_cpu_ms_per_tick\": %.3f", cg[p] / 1000 / ticks
+      printf "}"
+    }
+    print "}"
+  }' /tmp/feeder-bench.raw

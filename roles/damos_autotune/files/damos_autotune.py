@@ -1,0 +1,515 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""damos-autotune: feed a workload's score to a DAMOS user_input quota goal.
+
+Installed by the kernel.damon.damos_autotune role next to the collection's core
+(_damon_core.py), which does the sysfs work: validation, the lock, EBUSY retries, the
+write of current_value and commit_schemes_quota_goals (feed_quota_goal), and the boot-time
+re-apply (ensure_scheme).  This file reads the score, validates it and decides.
+
+  feed [--loop]   one tick (timer mode), or a tick every interval (daemon mode)
+  apply           at boot: re-apply the stored scheme and goal
+  status          print the feeder's state
+
+`feed` runs as the unprivileged score user, so the score is read with that user's rights.
+The DAMON files it needs are root's (0600): systemd opens them for it (OpenFile=), and they
+are all it can write.  Its settings are in SETTINGS; the stored scheme in CONFIG.
+
+A tick is cheap when nothing changed: it reads the score and the kdamond's pid (from the
+descriptor systemd passed) and stops.  Only a new value, a restarted kdamond or a freeze
+imports the core (which costs more than the rest of the tick: `re`, `json`, `decimal`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+import time
+
+LIB = os.path.dirname(os.path.realpath(__file__))
+CONFIG = '/etc/kernel-damon/damos_autotune.json'
+SETTINGS = '/etc/kernel-damon/damos_autotune.conf'
+STATE = '/run/damos-autotune/state'
+ADMIN = '/sys/kernel/mm/damon/admin'
+MAX_SCORE_BYTES = 64
+NS = 10 ** 9
+# Exit status of a daemon whose DAMON file descriptors went stale (the kernel recreated the
+# directories): systemd starts it again with fresh ones (RestartForceExitStatus=).
+REOPEN = 75
+
+# Journal priorities (SyslogLevelPrefix): the units keep LogLevelMax=notice, so an idle
+# tick logs nothing, not even systemd's own "Starting"/"Finished" lines.
+ERR, WARNING, NOTICE = 3, 4, 5
+
+
+def log(priority, message):
+    sys.stderr.write('<%d>%s\n' % (priority, message))
+    sys.stderr.flush()
+
+
+def seconds(ns):
+    return '%g s' % round(ns / NS, 3)
+
+
+class Settings:
+    """The feeder's settings: "name=value" lines (SETTINGS, written by the role), parsed
+    without json, which would import `re` on every tick."""
+
+    def __init__(self, text):
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith('#'):
+                name, unused, value = line.partition('=')
+                values[name.strip()] = value
+
+        def number(name):
+            return int(values[name])
+
+        self.kdamond, self.scheme, self.goal = number('kdamond'), number('scheme'), number('goal')
+        self.target, self.scale, self.min, self.max = number('target'), number('scale'), number('min'), number('max')
+        self.interval_ns, self.timeout_ns = number('interval_ns'), number('timeout_ns')
+        self.command_timeout = number('command_timeout_ns') / NS
+        self.score_file = values.get('score_file') or None
+        self.score_command = None
+        if values.get('score_command'):
+            import json
+
+            self.score_command = json.loads(values['score_command'])
+        self.source = self.score_file or 'the score command'
+
+    def files(self):
+        """The DAMON files of the goal, by the names the unit passes them under."""
+        kdamond = '%s/kdamonds/%d' % (ADMIN, self.kdamond)
+        goal = '%s/contexts/0/schemes/%d/quotas/goals/%d' % (kdamond, self.scheme, self.goal)
+        return {'state': kdamond + '/state', 'pid': kdamond + '/pid', 'target_metric': goal + '/target_metric',
+                'target_value': goal + '/target_value', 'current_value': goal + '/current_value'}
+
+
+# ---------------------------------------------------------------- the score
+
+class Reading:
+    """One tick's view of the score source: its bytes and time, or why there are none."""
+
+    def __init__(self, payload=b'', problem=None, detail='', time_ns=0):
+        self.payload, self.problem, self.detail, self.time_ns = payload, problem, detail, time_ns
+
+
+def _errno_name(err):
+    return errno.errorcode.get(err.errno, str(err.errno))
+
+
+def read_file(path):
+    """The score file (symlinks followed: the kernel decides what the score user may read);
+    its modification time is the score's time."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        problem = {errno.ENOENT: 'missing', errno.ENOTDIR: 'missing', errno.EACCES: 'denied',
+                   errno.EPERM: 'denied'}.get(err.errno, 'unreadable')
+        return Reading(problem=problem, detail=_errno_name(err))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return Reading(problem='unreadable', detail='not a regular file')
+        return Reading(os.read(fd, MAX_SCORE_BYTES + 1), time_ns=info.st_mtime_ns)
+    except OSError as err:
+        return Reading(problem='unreadable', detail=_errno_name(err))
+    finally:
+        os.close(fd)
+
+
+def run_command(argv, timeout):
+    """The score command's standard output (its first MAX_SCORE_BYTES + 1 bytes); its time
+    is when it started."""
+    import selectors
+    import signal
+    import subprocess
+
+    started = time.time_ns()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError as err:
+        return Reading(problem='failed', detail='cannot run %s: %s' % (argv[0], _errno_name(err)))
+    data, deadline = b'', time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while len(data) <= MAX_SCORE_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                break
+            chunk = os.read(proc.stdout.fileno(), MAX_SCORE_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    proc.stdout.close()
+    try:
+        code = proc.wait(max(deadline - time.monotonic(), 0.01))
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is None or len(data) > MAX_SCORE_BYTES:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+    if len(data) > MAX_SCORE_BYTES:
+        return Reading(data, time_ns=started)
+    if code is None:
+        return Reading(problem='failed', detail='timed out after %g s' % timeout)
+    if code != 0:
+        return Reading(problem='failed', detail='exit status %d' % code)
+    return Reading(data, time_ns=started)
+
+
+def read_score(settings):
+    if settings.score_file:
+        return read_file(settings.score_file)
+    return run_command(settings.score_command, settings.command_timeout)
+
+
+def _shown(payload):
+    text = repr(payload[:24])
+    return text + ('... (%d bytes)' % len(payload) if len(payload) > 24 else '')
+
+
+def parse_score(payload, settings):
+    """(value, None) or (None, (kind, message)).  A score is a non-negative decimal number,
+    at most MAX_SCORE_BYTES long, multiplied by scale and rounded, within [min, max]."""
+    if len(payload) > MAX_SCORE_BYTES:
+        return None, ('too-long', 'longer than %d bytes' % MAX_SCORE_BYTES)
+    text = payload.strip(b' \t\r\n')
+    if not text:
+        return None, ('empty', 'empty')
+    if any(byte < 0x20 or byte > 0x7e for byte in text):
+        return None, ('binary', 'not text: %s' % _shown(payload))
+    number = text[1:] if text[:1] == b'-' else text
+    whole, dot, fraction = number.partition(b'.')
+    if not whole.isdigit() or (dot and not fraction.isdigit()) or len(whole) > 20 or len(fraction) > 9:
+        return None, ('not-a-number', 'not a decimal number: %s' % _shown(payload))
+    if text[:1] == b'-':
+        return None, ('negative', 'negative: %s' % _shown(payload))
+    # Integers only: no float, so no inf, nan or rounding surprises.
+    digits = len(fraction)
+    scaled = (int(whole) * 10 ** digits + (int(fraction) if digits else 0)) * settings.scale
+    value = (2 * scaled + 10 ** digits) // (2 * 10 ** digits)
+    if not settings.min <= value <= settings.max:
+        return None, ('out-of-range', '%s is outside %d..%d' % (text.decode(), settings.min, settings.max))
+    return value, None
+
+
+# ---------------------------------------------------------------- the DAMON side
+
+def passed_fds(environ):
+    """{name: fd} of the files systemd opened for this process (OpenFile=, sd_listen_fds)."""
+    if environ.get('LISTEN_PID') != str(os.getpid()):
+        return {}
+    names = environ.get('LISTEN_FDNAMES', '').split(':')
+    count = int(environ.get('LISTEN_FDS', '0') or '0')
+    return {name: 3 + index for index, name in enumerate(names[:count])}
+
+
+def make_host(settings, fds):
+    """The core's Host, reading and writing the goal's DAMON files through the passed
+    descriptors: the feeder may not open them itself."""
+    if LIB not in sys.path:
+        sys.path.insert(0, LIB)
+    from _damon_core import DamonConflictError, Host
+
+    by_path = {path: fds[name] for name, path in settings.files().items() if name in fds}
+
+    class PassedFilesHost(Host):
+        def _raw_read(self, path):
+            if path in by_path:
+                return os.pread(by_path[path], 4096, 0).decode('utf-8', 'replace')
+            return super()._raw_read(path)
+
+        def _raw_write(self, path, data):
+            if path not in by_path:
+                raise OSError(errno.EACCES, 'not passed to the feeder', path)
+            os.pwrite(by_path[path], data.encode('utf-8'), 0)
+
+        def _open_lock(self):
+            # Never create the lock file as this user: root's units could not open it then.
+            if 'lock' not in fds:
+                raise DamonConflictError('%s was not passed to the feeder (it is created at boot by '
+                                         'tmpfiles.d)' % self.lock_path)
+            return os.dup(fds['lock'])
+
+    host = PassedFilesHost()
+    # A tick must not queue behind a long Ansible run for a minute.
+    host.lock_timeout = max(settings.interval_ns / NS, 2.0)
+    return host
+
+
+class Feeder:
+    """The decisions of the ticks; state is what one tick leaves for the next."""
+
+    def __init__(self, settings, fds, state, make_host=make_host):
+        self.settings, self.fds, self._make_host, self.host = settings, fds, make_host, None
+        self.state = {'valid_ns': time.time_ns(), 'fed': None, 'fed_pid': None, 'problem': None,
+                      'kernel_problem': None, 'frozen': False, 'waiting': False, 'writes': 0, 'last_write_ns': 0}
+        self.state.update(state)
+        self.reopen = False
+
+    def observe(self, reading, now):
+        """What to feed: ('score', value), ('target', target), or None to keep what was fed."""
+        settings, state = self.settings, self.state
+        problem = None
+        if reading.problem is None:
+            value, rejected = parse_score(reading.payload, settings)
+            if rejected:
+                problem = ('invalid-' + rejected[0], '%s: rejected score: %s; nothing written'
+                           % (settings.source, rejected[1]))
+            elif now - reading.time_ns > settings.timeout_ns:
+                problem = ('stale', '%s: the score %d is %s old (timeout %s)' % (
+                    settings.source, value, seconds(now - reading.time_ns), seconds(settings.timeout_ns)))
+                state['valid_ns'] = min(state['valid_ns'], reading.time_ns)
+            else:
+                state['valid_ns'] = max(state['valid_ns'], reading.time_ns)
+        else:
+            problem = (reading.problem, '%s: no score (%s: %s); nothing written'
+                       % (settings.source, reading.problem, reading.detail))
+        self._episode('problem', problem)
+        if problem is None:
+            if state['frozen']:
+                state['frozen'] = False
+                log(NOTICE, '%s: feeding scores again' % settings.source)
+            return ('score', value)
+        if now - state['valid_ns'] > settings.timeout_ns:
+            if not state['frozen']:
+                state['frozen'] = True
+                log(WARNING, '%s: no valid score for %s (timeout %s): feeding the target %d so that the quota '
+                    'holds' % (settings.source, seconds(now - state['valid_ns']), seconds(settings.timeout_ns),
+                               settings.target))
+            return ('target', settings.target)
+        return None
+
+    def _episode(self, slot, problem):
+        """A problem is logged once when it starts, and once when it is over."""
+        key = problem[0] if problem else None
+        if key != self.state[slot]:
+            if problem:
+                log(WARNING, problem[1])
+            elif slot == 'problem':
+                log(NOTICE, '%s: valid scores again' % self.settings.source)
+            else:
+                log(NOTICE, 'kdamond %d: feeding works again' % self.settings.kdamond)
+            self.state[slot] = key
+
+    def _pid(self):
+        """The kdamond's pid from the descriptor systemd passed, without the core: -1 while it
+        is stopped or not configured yet (waited for quietly), None when unknown."""
+        files = self.settings.files()
+        if not all(name in self.fds for name in ('state', 'pid', 'target_value', 'current_value')):
+            # Not there when the unit started.  A daemon needs a new start once they are.
+            self.reopen = os.path.exists(files['current_value'])
+            return -1
+        try:
+            return int(os.pread(self.fds['pid'], 32, 0))
+        except (OSError, ValueError):
+            return None     # EBUSY from DAMON's lock, or a recreated directory: the core decides
+
+    def tick(self, now=None):
+        now = time.time_ns() if now is None else now
+        state = self.state
+        desired = self.observe(read_score(self.settings), now)
+        desired = state['fed'] if desired is None else desired
+        if desired is None:
+            return
+        pid = self._pid()
+        if pid == -1:
+            state['waiting'] = True
+            return
+        if desired == state['fed'] and pid == state['fed_pid']:
+            return
+        self._feed(desired, now)
+
+    def _feed(self, desired, now):
+        if self.host is None:
+            self.host = self._make_host(self.settings, self.fds)
+        from _damon_core import DamonError, feed_quota_goal
+
+        settings, state = self.settings, self.state
+        try:
+            result = feed_quota_goal(self.host, settings.kdamond, settings.scheme, settings.goal,
+                                     desired[1] if desired[0] == 'score' else None, fed_pid=state['fed_pid'])
+        except DamonError as err:
+            if getattr(err, 'errno', None) == errno.ENODEV:
+                self.reopen = True      # the kernel recreated the directory of a passed file
+                return
+            self._episode('kernel_problem', ('kernel', 'kdamond %d: %s' % (settings.kdamond, err)))
+            return
+        finally:
+            self.host.writes.clear()
+        if result['state'] != 'on':
+            state['waiting'] = True
+            return
+        self._episode('kernel_problem', None)
+        if state['waiting'] and state['fed_pid'] is not None:
+            log(NOTICE, 'kdamond %d runs again (pid %d): fed %d' % (settings.kdamond, result['pid'], result['value']))
+        state.update(fed=desired, fed_pid=result['pid'], waiting=False)
+        if result['written']:
+            state['writes'] += 1
+            state['last_write_ns'] = now
+
+
+# One "key=value" line each: cheaper to read than JSON, which would import `re`.
+_STATE_TYPES = {'valid_ns': int, 'fed_pid': int, 'writes': int, 'last_write_ns': int, 'frozen': bool,
+                'waiting': bool, 'problem': str, 'kernel_problem': str, 'fed': tuple}
+
+
+def load_state(path=STATE):
+    state = {}
+    try:
+        with open(path, 'r', encoding='ascii', errors='replace') as handle:
+            lines = handle.read(4096).splitlines()
+    except OSError:
+        return state
+    for line in lines:
+        key, unused, text = line.partition('=')
+        kind = _STATE_TYPES.get(key)
+        if kind is None or text == '-':
+            continue
+        try:
+            if kind is tuple:
+                what, unused, number = text.partition(' ')
+                state[key] = (what, int(number))
+            elif kind is bool:
+                state[key] = text == '1'
+            else:
+                state[key] = kind(text)
+        except ValueError:
+            continue
+    return state
+
+
+def save_state(state, path=STATE):
+    def shown(value):
+        if value is None:
+            return '-'
+        if isinstance(value, bool):
+            return '1' if value else '0'
+        if isinstance(value, tuple):
+            return '%s %d' % value
+        return str(value)
+
+    temporary = path + '.tmp'
+    with open(temporary, 'w', encoding='ascii') as handle:
+        handle.write(''.join('%s=%s\n' % (key, shown(state.get(key))) for key in sorted(_STATE_TYPES)))
+    os.replace(temporary, path)
+
+
+def not_dumpable():
+    """Other processes of the score user (such as the score command) may not ptrace the
+    feeder for the DAMON file descriptors it holds."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        log(WARNING, 'prctl(PR_SET_DUMPABLE, 0) failed: %s' % os.strerror(ctypes.get_errno()))
+
+
+def load_settings(path=SETTINGS):
+    with open(path, 'r', encoding='utf-8') as handle:
+        return Settings(handle.read())
+
+
+def cmd_feed(settings, environ, loop):
+    if settings.score_command:
+        not_dumpable()
+    feeder = Feeder(settings, passed_fds(environ), load_state())
+    interval = settings.interval_ns / NS
+    if loop:
+        log(NOTICE, 'feeding %s to goal %d of scheme %d of kdamond %d every %s' % (
+            settings.source, settings.goal, settings.scheme, settings.kdamond, seconds(settings.interval_ns)))
+    unsaved = False
+    while True:
+        before = dict(feeder.state)
+        feeder.tick()
+        if feeder.state != before:
+            try:
+                save_state(feeder.state)
+                unsaved = False
+            except OSError as err:
+                # Without its state a timer-mode tick cannot tell a stale score from a new one.
+                if not unsaved:
+                    log(ERR, 'cannot save the feeder state to %s: %s' % (STATE, err))
+                unsaved = True
+        if not loop:
+            return 0
+        if feeder.reopen:
+            return REOPEN
+        time.sleep(interval - (time.monotonic() % interval))
+
+
+# ---------------------------------------------------------------- apply (root, at boot)
+
+def _run(argv):
+    import subprocess
+
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def load_config(path=CONFIG):
+    import json
+
+    with open(path, 'r', encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def cmd_apply():
+    sys.path.insert(0, LIB)
+    from _damon_core import DamonError, Host, ensure_scheme, kdamond_pid
+
+    try:
+        params = load_config()['scheme']
+    except (OSError, ValueError, KeyError) as err:
+        log(ERR, 'cannot read the stored scheme from %s: %s' % (CONFIG, err))
+        return 1
+    host = Host(run_command=_run)
+    kdamond = params['kdamond']
+    try:
+        if host.available() and kdamond_pid(host, kdamond) != -1:
+            # The kdamond runs: this is not a boot.  Keep the fed value, which the stored
+            # current (the target, so that the quota holds until the feeder speaks) would undo.
+            params = dict(params, goals=[{key: value for key, value in goal.items() if key != 'current'}
+                                         for goal in params.get('goals') or []])
+        result = ensure_scheme(host, params)
+    except DamonError as err:
+        log(ERR, 'kdamond %d: re-applying the stored scheme failed: %s' % (kdamond, err))
+        return 1
+    for warning in result['warnings']:
+        log(WARNING, warning)
+    after = result['kdamond']
+    log(NOTICE, 'kdamond %d: stored scheme %s (%d sysfs writes); state %s, pid %s' % (
+        after['index'], 'applied' if result['changed'] else 'already in place', len(result['sysfs_writes']),
+        after['state'], after['pid']))
+    return 0
+
+
+def cmd_status():
+    state = load_state()
+    sys.stdout.write(''.join('%s=%s\n' % (key, state.get(key, '-')) for key in sorted(_STATE_TYPES)))
+    return 0
+
+
+def main(argv=None, environ=None):
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    if argv == ['feed'] or argv == ['feed', '--loop']:
+        try:
+            settings = load_settings()
+        except (OSError, KeyError, ValueError) as err:
+            log(ERR, 'cannot read the settings in %s: %s' % (SETTINGS, err))
+            return 1
+        return cmd_feed(settings, environ, argv[1:] == ['--loop'])
+    if argv == ['apply']:
+        return cmd_apply()
+    if argv == ['status']:
+        return cmd_status()
+    sys.stderr.write('usage: damos-autotune feed [--loop] | apply | status\n')
+    return 2

@@ -1,0 +1,371 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The score feeder's primitives: kdamond_pid and feed_quota_goal, on the fake kernel."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
+    DamonConflictError, DamonError, DamonKernelError, DamonValidationError, ensure_scheme, feed_quota_goal,
+    kdamond_pid)
+
+K0 = 'kdamonds/0'
+G0 = K0 + '/contexts/0/schemes/0/quotas/goals/0'
+FEED = [G0 + '/current_value=%s', K0 + '/state=commit_schemes_quota_goals']
+
+
+def user_input_scheme(host, running=True, metric='user_input', target=10000):
+    goal = {'metric': metric, 'target': target if metric == 'user_input' else '500us'}
+    ensure_scheme(host, {'operations': 'paddr', 'action': 'pageout', 'running': running,
+                         'quotas': {'reset_interval': '1s', 'size': '1G'}, 'goals': [goal]})
+    host.writes.clear()
+
+
+def feeds(value):
+    return [FEED[0] % value, FEED[1]]
+
+
+def test_pid_of_absent_stopped_and_running_kdamond(host):
+    assert kdamond_pid(host, 0) == -1
+    user_input_scheme(host, running=False)
+    assert kdamond_pid(host, 0) == -1
+    user_input_scheme(host)
+    assert kdamond_pid(host, 0) == int(host.read(K0 + '/pid')) > 0
+    assert host.writes == []
+
+
+def test_feeds_value_then_commits_goals_only(host):
+    user_input_scheme(host)
+    pid = kdamond_pid(host, 0)
+    result = feed_quota_goal(host, 0, 0, 0, 4000)
+    assert result == {'state': 'on', 'pid': pid, 'value': 4000, 'target': 10000, 'written': True,
+                      'sysfs_writes': feeds(4000)}
+    assert host.read(G0 + '/current_value') == '4000'
+    assert kdamond_pid(host, 0) == pid
+
+
+def test_same_value_same_pid_writes_nothing(host):
+    user_input_scheme(host)
+    pid = feed_quota_goal(host, 0, 0, 0, 4000)['pid']
+    before = host.snapshot()
+    result = feed_quota_goal(host, 0, 0, 0, '4000', fed_pid=pid)
+    assert not result['written'] and result['sysfs_writes'] == []
+    assert host.snapshot() == before
+
+
+def test_restarted_kdamond_is_fed_again(host):
+    user_input_scheme(host)
+    old = feed_quota_goal(host, 0, 0, 0, 4000)['pid']
+    host.write(K0 + '/state', 'off')
+    host.write(K0 + '/state', 'on')
+    assert kdamond_pid(host, 0) != old
+    result = feed_quota_goal(host, 0, 0, 0, 4000, fed_pid=old)
+    assert result['written'] and result['sysfs_writes'] == feeds(4000)
+    assert result['pid'] == kdamond_pid(host, 0)
+
+
+def test_none_feeds_the_target(host):
+    user_input_scheme(host, target=7000)
+    result = feed_quota_goal(host, 0, 0, 0, None)
+    assert result['value'] == 7000 and result['sysfs_writes'] == feeds(7000)
+
+
+@pytest.mark.parametrize('running', [False, None])
+def test_stopped_or_absent_kdamond_is_left_alone(host, running):
+    if running is not None:
+        user_input_scheme(host, running=running)
+    before = host.snapshot()
+    result = feed_quota_goal(host, 0, 0, 0, 4000)
+    assert result['state'] == ('off' if running is not None else 'absent')
+    assert not result['written'] and result['pid'] == -1
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize('value', [-5, '1e400', 'abc', '', True, 2 ** 64])
+def test_invalid_value_writes_nothing(host, value):
+    user_input_scheme(host)
+    before = host.snapshot()
+    with pytest.raises(DamonValidationError) as err:
+        feed_quota_goal(host, 0, 0, 0, value)
+    assert str(err.value).startswith('current: invalid value')
+    assert host.snapshot() == before
+
+
+def test_measured_metric_is_not_fed(make_host):
+    host = make_host('7.3.4')
+    user_input_scheme(host, metric='some_mem_psi_us')
+    before = host.snapshot()
+    with pytest.raises(DamonConflictError, match='measures some_mem_psi_us itself'):
+        feed_quota_goal(host, 0, 0, 0, 4000)
+    assert host.snapshot() == before
+
+
+def test_missing_goal(host):
+    user_input_scheme(host)
+    with pytest.raises(DamonConflictError, match='no goal 1 in scheme 0'):
+        feed_quota_goal(host, 0, 0, 1, 4000)
+
+
+def test_kdamond_owned_by_someone_else_is_not_fed(host):
+    user_input_scheme(host)
+    os.remove(host.managed_path)
+    before = host.snapshot()
+    with pytest.raises(DamonConflictError, match='not recorded'):
+        feed_quota_goal(host, 0, 0, 0, 4000)
+    assert host.snapshot() == before
+
+
+def test_ebusy_is_retried(host):
+    user_input_scheme(host)
+    host.busy = 2
+    assert feed_quota_goal(host, 0, 0, 0, 4000)['sysfs_writes'] == feeds(4000)
+
+
+def test_ebusy_for_too_long_names_the_file(host):
+    user_input_scheme(host)
+    host.busy = 10 ** 6
+    with pytest.raises(DamonKernelError) as err:
+        feed_quota_goal(host, 0, 0, 0, 4000)
+    assert err.value.errno == errno.EBUSY and err.value.path.endswith(G0 + '/current_value')
+
+
+def test_takes_the_collection_lock(host):
+    import fcntl
+
+    user_input_scheme(host)
+    host.lock_timeout = 0.3
+    fd = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        before = host.snapshot()
+        with pytest.raises(DamonConflictError, match='another kernel.damon writer'):
+            feed_quota_goal(host, 0, 0, 0, 4000)
+        assert host.snapshot() == before
+    finally:
+        os.close(fd)
+
+
+def test_commit_that_stops_the_kdamond_is_reported(host):
+    user_input_scheme(host)
+
+    def stopping_write(path, data, write=host._raw_write):
+        write(path, data)
+        if data == 'commit_schemes_quota_goals':
+            host._set_running(K0, False)
+    host._raw_write = stopping_write
+    with pytest.raises(DamonError, match='stopped kdamond 0'):
+        feed_quota_goal(host, 0, 0, 0, 4000)
+
+
+# ---------------------------------------------------------------- the role's feeder program
+
+def load_program():
+    """roles/damos_autotune/files/damos_autotune.py, which imports the core by its bare name
+    as it does on a host (installed side by side)."""
+    import importlib.util
+    import sys
+
+    from ansible_collections.kernel.damon.plugins.module_utils import _damon_core
+
+    sys.modules.setdefault('_damon_core', _damon_core)
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'damos_autotune', 'files',
+                        'damos_autotune.py')
+    spec = importlib.util.spec_from_file_location('damos_autotune_program', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SETTINGS = '''# written by the role
+kdamond=0
+scheme=0
+goal=0
+target=10000
+scale=%(scale)d
+min=0
+max=1000000000000000
+interval_ns=1000000000
+timeout_ns=10000000000
+command_timeout_ns=1000000000
+score_file=%(score_file)s
+score_command=
+'''
+
+
+def settings(program, scale=1, score_file='/nonexistent'):
+    return program.Settings(SETTINGS % {'scale': scale, 'score_file': score_file})
+
+
+@pytest.mark.parametrize('payload, scale, expected', [
+    (b'4200', 1, 4200), (b' 4200\n', 1, 4200), (b'0.93\n', 10000, 9300), (b'1.5', 1, 2), (b'1.49', 1, 1),
+    (b'0', 1, 0), (b'007', 1, 7)])
+def test_scores(payload, scale, expected):
+    program = load_program()
+    assert program.parse_score(payload, settings(program, scale)) == (expected, None)
+
+
+@pytest.mark.parametrize('payload, kind', [
+    (b'', 'empty'), (b' \n', 'empty'), (b'abc', 'not-a-number'), (b'1e400', 'not-a-number'),
+    (b'inf', 'not-a-number'), (b'nan', 'not-a-number'), (b'0x10', 'not-a-number'), (b'1 2', 'not-a-number'),
+    (b'-5', 'negative'), (b'-0.5', 'negative'), (b'\x00\x01\xff', 'binary'), (b'12\x00', 'binary'),
+    (b'1' * 65, 'too-long'), (b'1' * 21, 'not-a-number'), (b'1000000000000001', 'out-of-range')])
+def test_hostile_scores(payload, kind):
+    program = load_program()
+    value, rejected = program.parse_score(payload, settings(program))
+    assert value is None and rejected[0] == kind
+
+
+def test_passed_fds():
+    program = load_program()
+    environ = {'LISTEN_PID': str(os.getpid()), 'LISTEN_FDS': '3', 'LISTEN_FDNAMES': 'lock:state:pid'}
+    assert program.passed_fds(environ) == {'lock': 3, 'state': 4, 'pid': 5}
+    assert program.passed_fds(dict(environ, LISTEN_PID='1')) == {}
+
+
+class Tick:
+    """The program's Feeder on the fake kernel, with a score file, a clock, and the goal's
+    files passed as descriptors the way systemd passes them."""
+
+    def __init__(self, host, tmp_path, program):
+        self.host, self.program, self.now = host, program, 10 ** 18
+        self.score = tmp_path / 'score'
+        program.ADMIN = host.admin
+        self.settings = settings(program, score_file=str(self.score))
+        self.fds = {name: os.open(path, os.O_RDONLY if name == 'pid' else os.O_RDWR)
+                    for name, path in self.settings.files().items()}
+        self.feeder = program.Feeder(self.settings, self.fds, {'valid_ns': self.now},
+                                     make_host=lambda settings, fds: host)
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+
+    def write(self, text, age=0):
+        self.score.write_bytes(text if isinstance(text, bytes) else text.encode())
+        os.utime(self.score, ns=(self.now - age * 10 ** 9, self.now - age * 10 ** 9))
+
+    def __call__(self, seconds=1):
+        self.now += seconds * 10 ** 9
+        before = len(self.host.written)
+        self.feeder.tick(self.now)
+        return self.host.written[before:]
+
+
+@pytest.fixture
+def tick(host, tmp_path):
+    user_input_scheme(host)
+    host.written = []
+    write = host.write
+
+    def recording_write(rel, value):
+        write(rel, value)
+        host.written.append('%s=%s' % (rel, value))
+    host.write = recording_write
+    ticking = Tick(host, tmp_path, load_program())
+    yield ticking
+    ticking.close()
+
+
+def test_feeds_changes_only(tick, capsys):
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    assert tick() == []
+    tick.write('3500')
+    assert tick() == feeds(3500)
+    assert tick.feeder.state['writes'] == 2
+    assert capsys.readouterr().err == ''
+
+
+def test_idle_tick_does_not_need_the_core(tick):
+    tick.write('3000')
+    tick()
+    tick.feeder._make_host = None
+    tick.feeder.host = None
+    assert [tick() for unused in range(3)] == [[], [], []]
+
+
+@pytest.mark.parametrize('hostile', [b'', b'abc', b'1e400', b'-5', b'1' * (1 << 20), b'\x00\xff\x01'])
+def test_hostile_score_writes_nothing_and_is_logged_once(tick, capsys, hostile):
+    tick.write('3000')
+    tick()
+    tick.write(hostile)
+    assert [tick() for unused in range(3)] == [[], [], []]
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 1 and logged[0].startswith('<4>') and 'rejected score' in logged[0]
+    tick.write('3100')
+    assert tick() == feeds(3100)
+    assert capsys.readouterr().err.splitlines() == ['<5>%s: valid scores again' % tick.score]
+
+
+def test_stale_score_freezes_at_the_target_once(tick, capsys):
+    tick.write('3000')
+    tick()
+    tick.write('3000', age=11)
+    assert tick() == feeds(10000)
+    assert [tick() for unused in range(3)] == [[], [], []]
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 2 and 'is 12 s old' in logged[0] and 'feeding the target 10000' in logged[1]
+    tick.write('2000')
+    assert tick() == feeds(2000)
+    assert not tick.feeder.state['frozen']
+
+
+def test_missing_score_holds_then_freezes(tick, capsys):
+    tick.write('3000')
+    tick()
+    tick.score.unlink()
+    assert [tick(3) for unused in range(3)] == [[], [], []]
+    assert tick(3) == feeds(10000)
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 2 and 'missing' in logged[0] and 'no valid score for 13 s' in logged[1]
+
+
+def test_stopped_kdamond_is_waited_for_quietly_then_fed_again(tick, capsys):
+    tick.write('3000')
+    tick()
+    tick.host.write(K0 + '/state', 'off')
+    tick.host.written.clear()
+    tick.write('3300')
+    assert [tick() for unused in range(3)] == [[], [], []]
+    assert capsys.readouterr().err == ''
+    tick.host.write(K0 + '/state', 'on')
+    tick.host.written.clear()
+    assert tick() == feeds(3300)
+    assert capsys.readouterr().err.startswith('<5>kdamond 0 runs again')
+
+
+def test_restarted_kdamond_gets_the_same_value_again(tick):
+    tick.write('3000')
+    tick()
+    tick.host.write(K0 + '/state', 'off')
+    tick.host.write(K0 + '/state', 'on')
+    tick.host.written.clear()
+    assert tick() == feeds(3000)
+
+
+def test_files_not_passed_yet_are_waited_for(tick):
+    tick.write('3000')
+    del tick.feeder.fds['current_value']
+    assert tick() == []
+    assert tick.feeder.reopen     # they exist now: a daemon starts again to be passed them
+
+
+def test_state_survives_between_timer_ticks(tick, tmp_path):
+    program = tick.program
+    tick.write('3000')
+    tick()
+    path = str(tmp_path / 'state')
+    program.save_state(tick.feeder.state, path)
+    assert program.load_state(path) == {key: value for key, value in tick.feeder.state.items() if value is not None}
+    tick.host.written.clear()
+    again = program.Feeder(tick.settings, tick.fds, program.load_state(path), make_host=lambda s, f: tick.host)
+    again.tick(tick.now + 10 ** 9)
+    assert tick.host.written == []
+    tick.write('3001')
+    again.tick(tick.now + 2 * 10 ** 9)
+    assert tick.host.written == feeds(3001)
