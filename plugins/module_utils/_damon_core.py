@@ -488,11 +488,13 @@ class Host:
             yield
             return
         fd = self._open_lock()
+        locked = False
         try:
             waited = 0.0
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = True
                     break
                 except OSError as err:
                     if err.errno not in (errno.EAGAIN, errno.EACCES) or waited >= self.lock_timeout:
@@ -502,6 +504,10 @@ class Host:
                     waited += 0.1
             yield
         finally:
+            # Unlock explicitly: closing fd alone keeps the lock while another descriptor of
+            # the same open file lives (the feeder's fd is a dup of one systemd passed it).
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
     # -- ownership registry

@@ -150,6 +150,23 @@ def test_takes_the_collection_lock(host):
         os.close(fd)
 
 
+def test_lock_on_a_passed_descriptor_is_released_after_the_feed(host):
+    """The feeder locks a dup of a descriptor systemd passed it and keeps the original open
+    between ticks: the lock must still be free for the modules once a feed is done."""
+    import fcntl
+
+    user_input_scheme(host)
+    passed = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    host._open_lock = lambda: os.dup(passed)
+    other = os.open(host.lock_path, os.O_RDWR)
+    try:
+        assert feed_quota_goal(host, 0, 0, 0, 4000)['written']
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)   # raises if the feeder kept it
+    finally:
+        os.close(other)
+        os.close(passed)
+
+
 def test_commit_that_stops_the_kdamond_is_reported(host):
     user_input_scheme(host)
 
