@@ -74,3 +74,18 @@ attributes:
     description:
       - Returns an C(ansible_facts) dictionary that updates the existing host facts.
 """
+
+    # How much the read-only modules (damos_facts, damos_sample) support check and diff mode.
+    READ_ONLY_ATTRIBUTES = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The module changes no configuration. With O(refresh=true) it asks the kernel to refresh
+        the read-only statistics and effective quotas, in check mode too.
+  diff_mode:
+    support: N/A
+    details:
+      - The module changes no configuration.
+"""

@@ -24,17 +24,9 @@ description:
     RV(ansible_facts.damon.available=false) and the reason.
 extends_documentation_fragment:
   - kernel.damon._damon.attributes
+  - kernel.damon._damon.read_only_attributes
   - kernel.damon._damon.facts_attributes
 attributes:
-  check_mode:
-    support: full
-    details:
-      - The module changes no configuration. With O(refresh=true) it asks the kernel to refresh
-        the read-only statistics and effective quotas, in check mode too.
-  diff_mode:
-    support: N/A
-    details:
-      - The module changes no configuration.
   facts:
     support: full
 options:

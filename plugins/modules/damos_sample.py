@@ -29,16 +29,7 @@ description:
     monotonic clock, and a window of any length costs one connection per host.
 extends_documentation_fragment:
   - kernel.damon._damon.attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module changes no configuration. With O(refresh=true) it asks the kernel to refresh
-        the read-only statistics and effective quotas, in check mode too.
-  diff_mode:
-    support: N/A
-    details:
-      - The module changes no configuration.
+  - kernel.damon._damon.read_only_attributes
 options:
   kdamond:
     description:
