@@ -32,6 +32,15 @@ options:
         longer need this option.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for the collection's lock while another writer of this collection (another
+        module run, or the feeder of the role C(kernel.damon.damos_autotune)) holds it, before failing without
+        a change.
+      - A run holds the lock from reading DAMON to committing, well under a second on a real host.
+        Many runs started at once on a slow host queue for longer.
+    type: int
+    default: 60
 requirements:
   - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
   - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable and writable by root only

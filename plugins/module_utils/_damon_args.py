@@ -39,6 +39,7 @@ _TARGET_ADDRESS = dict(
 
 _OWNERSHIP = dict(
     take_over=dict(type='bool', default=False),
+    lock_timeout=dict(type='int', default=60),
 )
 
 _GOAL = dict(
@@ -65,7 +66,8 @@ def target_address_spec():
 
 
 def ownership_spec():
-    """take_over: the only way to write a kdamond this collection did not configure."""
+    """take_over, the only way to write a kdamond this collection did not configure, and
+    lock_timeout, how long to wait for another writer of this collection."""
     return copy.deepcopy(_OWNERSHIP)
 
 

@@ -56,8 +56,45 @@ class DamonConflictError(DamonError):
     pass
 
 
+class DamonLockBusyError(DamonConflictError):
+    """Another writer of this collection held the lock for all of lock_timeout."""
+
+
 class DamonUnavailableError(DamonError):
     pass
+
+
+class _LockWaitOver(Exception):
+    pass
+
+
+def _flock_blocking(fd, timeout):
+    """flock(LOCK_EX) that gives up after timeout seconds (SIGALRM): True once locked."""
+    import signal
+
+    def over(signum, frame):
+        raise _LockWaitOver()
+
+    previous = signal.signal(signal.SIGALRM, over)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return True
+        except _LockWaitOver:
+            pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _LockWaitOver:
+        pass        # the alarm came between flock() and disarming it
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    # Locked already if the alarm came just after flock() returned; else one last try.
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
 
 
 def _append_note(err, note):
@@ -293,6 +330,10 @@ class Host:
 
     busy_timeout = 5.0
     lock_timeout = 60.0
+    # Wait for the lock in flock() itself (woken as soon as it is free, so ahead of the
+    # writers that poll) instead of polling; needs SIGALRM, so the main thread of a program
+    # that owns its signals: the feeder, whose feed is tiny next to a module run.
+    lock_blocking = False
 
     def __init__(self, root='/', state_dir=None, lock_path=None, release=None, sleep=time.sleep,
                  run_command=None):
@@ -480,6 +521,14 @@ class Host:
         os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
         return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
 
+    def set_lock_timeout(self, seconds):
+        """The lock_timeout option: how long lock() waits for another writer."""
+        if seconds is None:
+            return
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise DamonValidationError('lock_timeout', seconds, 'a whole number of seconds, 0 or more')
+        self.lock_timeout = float(seconds)
+
     @contextlib.contextmanager
     def lock(self, create=True):
         """flock around read-plan-apply-commit.  create=False (check mode) locks only
@@ -491,14 +540,17 @@ class Host:
         locked = False
         try:
             waited = 0.0
-            while True:
+            if self.lock_blocking:
+                locked = _flock_blocking(fd, self.lock_timeout)
+                waited = self.lock_timeout
+            while not locked:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     locked = True
                     break
                 except OSError as err:
                     if err.errno not in (errno.EAGAIN, errno.EACCES) or waited >= self.lock_timeout:
-                        raise DamonConflictError('another kernel.damon writer holds %s (waited %d s)'
+                        raise DamonLockBusyError('another kernel.damon writer holds %s (waited %d s)'
                                                  % (self.shown(self.lock_path), waited)) from None
                     self.sleep(0.1)
                     waited += 0.1

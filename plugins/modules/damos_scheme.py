@@ -737,6 +737,7 @@ def main():
     module = build_module()
     try:
         host = Host(run_command=module.run_command)
+        host.set_lock_timeout(module.params['lock_timeout'])
         result = ensure_scheme(host, dict(module.params), check_mode=module.check_mode)
     except DamonError as err:
         module.fail_json(msg=str(err))

@@ -240,8 +240,11 @@ def make_host(settings, fds):
             return os.dup(fds['lock'])
 
     host = PassedFilesHost()
-    # A tick must not queue behind a long Ansible run for a minute.
+    # A tick must not queue behind a long Ansible run for a minute; it waits in flock()
+    # itself, so that it gets the lock as soon as the run releases it, ahead of module runs
+    # that queue too (they poll).
     host.lock_timeout = max(settings.interval_ns / NS, 2.0)
+    host.lock_blocking = True
     return host
 
 
@@ -251,7 +254,8 @@ class Feeder:
     def __init__(self, settings, fds, state, make_host=make_host):
         self.settings, self.fds, self._make_host, self.host = settings, fds, make_host, None
         self.state = {'valid_ns': time.time_ns(), 'fed': None, 'fed_pid': None, 'problem': None,
-                      'kernel_problem': None, 'frozen': False, 'waiting': False, 'writes': 0, 'last_write_ns': 0}
+                      'kernel_problem': None, 'frozen': False, 'waiting': False, 'writes': 0, 'last_write_ns': 0,
+                      'busy_ns': None}
         self.state.update(state)
         self.reopen = False
 
@@ -331,13 +335,23 @@ class Feeder:
     def _feed(self, desired, now):
         if self.host is None:
             self.host = self._make_host(self.settings, self.fds)
-        from _damon_core import DamonError, feed_quota_goal
+        from _damon_core import DamonError, DamonLockBusyError, feed_quota_goal
 
         settings, state = self.settings, self.state
         try:
             result = feed_quota_goal(self.host, settings.kdamond, settings.scheme, settings.goal,
                                      desired[1] if desired[0] == 'score' else None, fed_pid=state['fed_pid'])
         except DamonError as err:
+            if isinstance(err, DamonLockBusyError) or getattr(err, 'errno', None) == errno.EBUSY:
+                # An Ansible run holds the collection's lock, or another tool DAMON's own:
+                # the next tick tries again. Said once, and only when the feeding has waited
+                # longer than a score may be old (the timeout).
+                state['busy_ns'] = state['busy_ns'] or now
+                if now - state['busy_ns'] > settings.timeout_ns:
+                    self._episode('kernel_problem', ('busy', 'kdamond %d: %s; feeding has waited %s (timeout %s)' % (
+                        settings.kdamond, err, seconds(now - state['busy_ns']), seconds(settings.timeout_ns))))
+                return
+            state['busy_ns'] = None
             if getattr(err, 'errno', None) == errno.ENODEV:
                 self.reopen = True      # the kernel recreated the directory of a passed file
                 return
@@ -345,6 +359,7 @@ class Feeder:
             return
         finally:
             self.host.writes.clear()
+        state['busy_ns'] = None
         if result['state'] != 'on':
             state['waiting'] = True
             return
@@ -358,7 +373,8 @@ class Feeder:
 
 
 # One "key=value" line each: cheaper to read than JSON, which would import `re`.
-_STATE_TYPES = {'valid_ns': int, 'fed_pid': int, 'writes': int, 'last_write_ns': int, 'frozen': bool,
+_STATE_TYPES = {'valid_ns': int, 'fed_pid': int, 'writes': int, 'last_write_ns': int, 'busy_ns': int,
+                'frozen': bool,
                 'waiting': bool, 'problem': str, 'kernel_problem': str, 'fed': tuple}
 
 

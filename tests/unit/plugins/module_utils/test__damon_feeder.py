@@ -386,3 +386,96 @@ def test_state_survives_between_timer_ticks(tick, tmp_path):
     tick.write('3001')
     again.tick(tick.now + 2 * 10 ** 9)
     assert tick.host.written == feeds(3001)
+
+
+def test_lock_held_by_an_ansible_run_is_waited_for_quietly_up_to_the_timeout(tick, capsys):
+    import fcntl
+
+    tick.write('3000')
+    tick()
+    tick.host.lock_timeout = 0.1
+    held = os.open(tick.host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        tick.write('3100')
+        # The test's timeout is 10 s: ticks 3 s apart, the first refused at 3 s, wait quietly
+        # until the feeding has waited longer than that, then say so once.
+        assert [tick(3) for unused in range(3)] == [[], [], []]
+        tick.write('3200')
+        assert tick(3) == []
+        assert capsys.readouterr().err == ''
+        assert [tick(3) for unused in range(2)] == [[], []]
+        logged = capsys.readouterr().err.splitlines()
+        assert len(logged) == 1 and logged[0].startswith('<4>kdamond 0: another kernel.damon writer holds')
+        assert 'feeding has waited 12 s (timeout 10 s)' in logged[0]
+        tick.write('3200')
+    finally:
+        os.close(held)
+    assert tick() == feeds(3200)
+    assert capsys.readouterr().err.splitlines() == ['<5>kdamond 0: feeding works again']
+    assert tick.feeder.state['busy_ns'] is None
+
+
+@pytest.mark.parametrize('seconds', [-1, 1.5, True, '10'])
+def test_lock_timeout_must_be_whole_seconds(host, seconds):
+    with pytest.raises(DamonValidationError, match="lock_timeout: invalid value .*; accepted: a whole number of seconds"):
+        host.set_lock_timeout(seconds)
+    assert host.lock_timeout == 60.0
+
+
+def test_lock_timeout_bounds_the_wait_for_another_writer(host):
+    import fcntl
+
+    user_input_scheme(host)
+    host.set_lock_timeout(0)
+    held = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DamonConflictError, match=r'holds .* \(waited 0 s\)'):
+            feed_quota_goal(host, 0, 0, 0, 4000)
+    finally:
+        os.close(held)
+
+
+def test_ebusy_from_another_tool_is_waited_for_quietly_up_to_the_timeout(tick, capsys):
+    tick.write('3000')
+    tick()
+    tick.host.busy = 10 ** 6          # another tool keeps DAMON's own lock
+    tick.write('3100')
+    assert [tick(3) for unused in range(3)] == [[], [], []]
+    tick.write('3100')
+    assert tick(3) == []
+    assert capsys.readouterr().err == ''
+    assert tick(3) == []
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 1 and 'EBUSY' in logged[0] and 'feeding has waited 12 s (timeout 10 s)' in logged[0]
+    tick.host.busy = 0
+    assert tick() == feeds(3100)
+    assert capsys.readouterr().err.splitlines() == ['<5>kdamond 0: feeding works again']
+
+
+def test_blocking_lock_gives_up_after_the_timeout_and_takes_a_freed_lock(host):
+    import fcntl
+    import threading
+
+    user_input_scheme(host)
+    host.lock_blocking = True
+    host.lock_timeout = 0.2
+    held = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        before = host.snapshot()
+        with pytest.raises(DamonConflictError, match='another kernel.damon writer holds'):
+            feed_quota_goal(host, 0, 0, 0, 4000)
+        assert host.snapshot() == before
+        # Freed while the feed waits in flock(): the feed goes through.
+        host.lock_timeout = 30
+        threading.Timer(0.2, fcntl.flock, (held, fcntl.LOCK_UN)).start()
+        assert feed_quota_goal(host, 0, 0, 0, 4000)['sysfs_writes'] == feeds(4000)
+    finally:
+        os.close(held)
+    other = os.open(host.lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)   # released after the feed
+    finally:
+        os.close(other)
