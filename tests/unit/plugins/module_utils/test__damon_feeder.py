@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 
 import pytest
@@ -17,6 +19,17 @@ from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
 K0 = 'kdamonds/0'
 G0 = K0 + '/contexts/0/schemes/0/quotas/goals/0'
 FEED = [G0 + '/current_value=%s', K0 + '/state=commit_schemes_quota_goals']
+
+
+@contextlib.contextmanager
+def holding_lock(host):
+    """Another writer of the collection holds its lock; yields that writer's descriptor."""
+    held = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield held
+    finally:
+        os.close(held)
 
 
 def user_input_scheme(host, running=True, metric='user_input', target=10000):
@@ -135,26 +148,18 @@ def test_ebusy_for_too_long_names_the_file(host):
 
 
 def test_takes_the_collection_lock(host):
-    import fcntl
-
     user_input_scheme(host)
     host.lock_timeout = 0.3
-    fd = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with holding_lock(host):
         before = host.snapshot()
         with pytest.raises(DamonConflictError, match='another kernel.damon writer'):
             feed_quota_goal(host, 0, 0, 0, 4000)
         assert host.snapshot() == before
-    finally:
-        os.close(fd)
 
 
 def test_lock_on_a_passed_descriptor_is_released_after_the_feed(host):
     """The feeder locks a dup of a descriptor systemd passed it and keeps the original open
     between ticks: the lock must still be free for the modules once a feed is done."""
-    import fcntl
-
     user_input_scheme(host)
     passed = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     host._open_lock = lambda: os.dup(passed)
@@ -389,14 +394,10 @@ def test_state_survives_between_timer_ticks(tick, tmp_path):
 
 
 def test_lock_held_by_an_ansible_run_is_waited_for_quietly_up_to_the_timeout(tick, capsys):
-    import fcntl
-
     tick.write('3000')
     tick()
     tick.host.lock_timeout = 0.1
-    held = os.open(tick.host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with holding_lock(tick.host):
         tick.write('3100')
         # The test's timeout is 10 s: ticks 3 s apart, the first refused at 3 s, wait quietly
         # until the feeding has waited longer than that, then say so once.
@@ -409,8 +410,6 @@ def test_lock_held_by_an_ansible_run_is_waited_for_quietly_up_to_the_timeout(tic
         assert len(logged) == 1 and logged[0].startswith('<4>kdamond 0: another kernel.damon writer holds')
         assert 'feeding has waited 12 s (timeout 10 s)' in logged[0]
         tick.write('3200')
-    finally:
-        os.close(held)
     assert tick() == feeds(3200)
     assert capsys.readouterr().err.splitlines() == ['<5>kdamond 0: feeding works again']
     assert tick.feeder.state['busy_ns'] is None
@@ -424,17 +423,11 @@ def test_lock_timeout_must_be_whole_seconds(host, seconds):
 
 
 def test_lock_timeout_bounds_the_wait_for_another_writer(host):
-    import fcntl
-
     user_input_scheme(host)
     host.set_lock_timeout(0)
-    held = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with holding_lock(host):
         with pytest.raises(DamonConflictError, match=r'holds .* \(waited 0 s\)'):
             feed_quota_goal(host, 0, 0, 0, 4000)
-    finally:
-        os.close(held)
 
 
 def test_ebusy_from_another_tool_is_waited_for_quietly_up_to_the_timeout(tick, capsys):
@@ -455,15 +448,12 @@ def test_ebusy_from_another_tool_is_waited_for_quietly_up_to_the_timeout(tick, c
 
 
 def test_blocking_lock_gives_up_after_the_timeout_and_takes_a_freed_lock(host):
-    import fcntl
     import threading
 
     user_input_scheme(host)
     host.lock_blocking = True
     host.lock_timeout = 0.2
-    held = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with holding_lock(host) as held:
         before = host.snapshot()
         with pytest.raises(DamonConflictError, match='another kernel.damon writer holds'):
             feed_quota_goal(host, 0, 0, 0, 4000)
@@ -472,8 +462,6 @@ def test_blocking_lock_gives_up_after_the_timeout_and_takes_a_freed_lock(host):
         host.lock_timeout = 30
         threading.Timer(0.2, fcntl.flock, (held, fcntl.LOCK_UN)).start()
         assert feed_quota_goal(host, 0, 0, 0, 4000)['sysfs_writes'] == feeds(4000)
-    finally:
-        os.close(held)
     other = os.open(host.lock_path, os.O_RDWR)
     try:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)   # released after the feed
