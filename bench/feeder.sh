@@ -1,9 +1,12 @@
 #!/bin/sh
 # Cost of damos-autotune's feeder, measured inside one fleet VM; prints one JSON object.
-#   feeder.sh setup                             a /bin/true timer with the settings of the feeder's timer
-#   feeder.sh timer SECONDS ROUNDS INTERVAL_S   idle vs the /bin/true timer vs the feeder's timer
-#   feeder.sh daemon SECONDS ROUNDS INTERVAL_S  idle vs the feeder service
+#   feeder.sh setup                             /bin/true timers with the settings of the feeder's timer:
+#                                               bare, and in the feeder's sandbox
+#   feeder.sh timer SECONDS ROUNDS INTERVAL_S   idle vs the /bin/true timers vs the feeder's timer
+#   feeder.sh daemon SECONDS ROUNDS INTERVAL_S SCORE_FILE
+#                                               idle vs the feeder service vs a bare Python loop
 #   feeder.sh update ROUNDS SCORE_FILE          daemon mode: the feeder's own CPU for one score update
+#   feeder.sh exec RUNS                         CPU of one run of /bin/true and of python3 -I -S -c pass
 #   feeder.sh exposure                          systemd-analyze security of the role's units
 #   feeder.sh cleanup                           remove the benchmark's units
 # Phases alternate ROUNDS times, SECONDS each, so that all share the VM's conditions.
@@ -19,7 +22,30 @@ setup)
   } > /etc/systemd/system/bench-true.timer
   printf '[Unit]\nDescription=bench: /bin/true\n\n[Service]\nType=oneshot\nExecStart=/bin/true\n' \
     > /etc/systemd/system/bench-true.service
+  # The same in the feeder's sandbox: what systemd's sandbox setup costs a tick by itself.
+  sed 's/^Description=.*/Description=bench: \/bin\/true in the sandbox of the feeder/' \
+    /etc/systemd/system/bench-true.timer > /etc/systemd/system/bench-truesbx.timer
+  { cat /etc/systemd/system/bench-true.service
+    sed -n '/^NoNewPrivileges=/,/^\[Install\]/p' /etc/systemd/system/damos-autotune-feeder.service | grep -v '^\[Install\]'
+  } > /etc/systemd/system/bench-truesbx.service
   systemctl daemon-reload
+  exit 0 ;;
+exec)
+  # Children's CPU (cutime + cstime of this shell) over RUNS runs of each, in ms per run.
+  children() { awk '{print $16 + $17}' /proc/$$/stat; }
+  hz=$(getconf CLK_TCK)
+  printf '{'
+  sep=''
+  for name in true python; do
+    c0=$(children) i=0
+    while [ "$i" -lt "$2" ]; do
+      i=$((i + 1))
+      if [ "$name" = true ]; then /bin/true; else /usr/bin/python3 -I -S -c pass; fi
+    done
+    printf '%s"%s_ms_per_run": %s' "$sep" "$name" "$(echo "$(children) $c0 $hz $2" | awk '{printf "%.1f", ($1 - $2) * 1000 / $3 / $4}')"
+    sep=', '
+  done
+  echo '}'
   exit 0 ;;
 exposure)
   printf '{'
@@ -40,11 +66,13 @@ update)
   goal=/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/0/quotas/goals/0/current_value
   usage() { awk '/^usage_usec/{print $2}' /sys/fs/cgroup/system.slice/damos-autotune-feeder.service/cpu.stat; }
   now_us() { awk '{printf "%d", $1 * 1000000}' /proc/uptime; }
+  # The daemon may have just started: its interpreter's start-up is not a tick.
+  sleep 5
   u0=$(usage) t0=$(now_us); sleep 10; idle=$(( ($(usage) - u0) * 1000000 / ($(now_us) - t0) ))  # us per s
   printf '{"idle_us_per_s": %d, "update_ms": [' "$idle"
   r=0 sep=''
   while [ "$r" -lt "$rounds" ]; do
-    r=$((r + 1)) value=$((5000 + r))
+    r=$((r + 1)) value=$((20000 + r))   # above the target: the quota stays at its minimum
     sleep 1.5
     u0=$(usage) t0=$(now_us)
     printf '%d\n' "$value" > "$file.new"; chmod 0644 "$file.new"; mv -f "$file.new" "$file"
@@ -61,12 +89,19 @@ update)
   echo ']}'
   exit 0 ;;
 cleanup)
-  systemctl stop bench-touch.timer bench-true.timer 2>/dev/null || true
-  rm -f /etc/systemd/system/bench-true.timer /etc/systemd/system/bench-true.service
+  systemctl stop bench-touch.timer bench-true.timer bench-truesbx.timer 2>/dev/null || true
+  rm -f /etc/systemd/system/bench-true.timer /etc/systemd/system/bench-true.service \
+    /etc/systemd/system/bench-truesbx.timer /etc/systemd/system/bench-truesbx.service
   systemctl daemon-reload
   exit 0 ;;
 esac
-mode=$1 seconds=$2 rounds=$3 interval=$4
+mode=$1 seconds=$2 rounds=$3 interval=$4 score=${5:-}
+loop='import os, sys, time
+while True:
+    fd = os.open(sys.argv[1], os.O_RDONLY); os.fstat(fd); os.read(fd, 65); os.close(fd)
+    time.sleep(1 - time.monotonic() % 1)'
+settle=1
+[ "$mode" = timer ] || settle=5
 busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 lastpid() { awk '{print $5}' /proc/loadavg; }
 # last pid wraps only after pid_max; read it before and after
@@ -74,13 +109,13 @@ lines() { journalctl -q --since "@$1" --until "@$2" -o cat | wc -l; }
 cgroup_us() { awk '/^usage_usec/{print $2}' "/sys/fs/cgroup/system.slice/$1/cpu.stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
-phase() { # name start-command stop-command
+phase() { # name start-command stop-command [unit whose own CPU to record]
   sleep 2   # let the previous phase's last tick finish
   eval "$2"
-  sleep 1
-  t0=$(date +%s) b0=$(busy) p0=$(lastpid) c0=$(cgroup_us damos-autotune-feeder.service)
+  sleep "$settle"   # a starting daemon's interpreter start-up is not a tick
+  t0=$(date +%s) b0=$(busy) p0=$(lastpid) c0=$(cgroup_us "${4:-damos-autotune-feeder.service}")
   sleep "$seconds"
-  t1=$(date +%s) b1=$(busy) p1=$(lastpid) c1=$(cgroup_us damos-autotune-feeder.service)
+  t1=$(date +%s) b1=$(busy) p1=$(lastpid) c1=$(cgroup_us "${4:-damos-autotune-feeder.service}")
   eval "$3"
   echo "$1 $((t1 - t0)) $((b1 - b0)) $((p1 - p0)) $(lines "$t0" "$t1") $((c1 - c0))" >> /tmp/feeder-bench.raw
 }
@@ -93,9 +128,13 @@ while [ "$r" -lt "$rounds" ]; do
   phase idle : :
   if [ "$mode" = timer ]; then
     phase true 'systemctl start bench-true.timer' 'systemctl stop bench-true.timer'
+    phase truesbx 'systemctl start bench-truesbx.timer' 'systemctl stop bench-truesbx.timer'
     phase feeder 'systemctl start damos-autotune-feeder.timer' 'systemctl stop damos-autotune-feeder.timer'
   else
     phase feeder 'systemctl start damos-autotune-feeder.service' 'systemctl stop damos-autotune-feeder.service'
+    # The least a Python process that wakes every interval and reads the score costs here.
+    phase loop "systemd-run -q --unit=bench-loop /usr/bin/python3 -I -S -c '$loop' $score" \
+      'systemctl stop bench-loop.service' bench-loop.service
   fi
 done
 # Leave the feeder as the role left it.
