@@ -37,7 +37,8 @@ _TARGET_ADDRESS = dict(
     scheme=dict(type='int', default=0),
 )
 
-_OWNERSHIP = dict(
+# Options of every module that writes.
+_WRITER = dict(
     take_over=dict(type='bool', default=False),
     lock_timeout=dict(type='int', default=60),
 )
@@ -65,10 +66,11 @@ def target_address_spec():
     return copy.deepcopy(_TARGET_ADDRESS)
 
 
-def ownership_spec():
-    """take_over, the only way to write a kdamond this collection did not configure, and
-    lock_timeout, how long to wait for another writer of this collection."""
-    return copy.deepcopy(_OWNERSHIP)
+def writer_spec():
+    """The options of every module that writes: take_over, the only way to write a kdamond
+    this collection did not configure, and lock_timeout, how long to wait for another
+    writer of this collection."""
+    return copy.deepcopy(_WRITER)
 
 
 def goal_options():

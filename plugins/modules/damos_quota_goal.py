@@ -219,7 +219,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
     goal_options,
-    ownership_spec,
+    writer_spec,
     target_address_spec,
 )
 from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
@@ -236,7 +236,7 @@ def argument_spec():
         state=dict(type='str', choices=['present', 'absent'], default='present'),
     )
     spec.update(goal_options())
-    spec.update(ownership_spec())
+    spec.update(writer_spec())
     return spec
 
 

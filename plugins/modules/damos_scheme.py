@@ -633,7 +633,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
     goals_list_spec,
-    ownership_spec,
+    writer_spec,
     target_address_spec,
 )
 from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
@@ -721,7 +721,7 @@ def argument_spec():
         stop_kdamonds=dict(type='bool', default=False),
         stop_exclusive_modules=dict(type='bool', default=False),
     )
-    spec.update(ownership_spec())
+    spec.update(writer_spec())
     return spec
 
 
