@@ -69,32 +69,28 @@ class _LockWaitOver(Exception):
 
 
 def _flock_blocking(fd, timeout):
-    """flock(LOCK_EX) that gives up after timeout seconds (SIGALRM): True once locked."""
+    """flock(LOCK_EX) that gives up after timeout seconds (SIGALRM): True once locked.
+    False also when the alarm came just after flock() returned; the caller's non-blocking
+    try then finds the lock already held by this descriptor."""
     import signal
 
     def over(signum, frame):
         raise _LockWaitOver()
 
     previous = signal.signal(signal.SIGALRM, over)
+    locked = False
     try:
-        signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
         try:
+            signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
             fcntl.flock(fd, fcntl.LOCK_EX)
-            return True
-        except _LockWaitOver:
-            pass
+            locked = True
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    except _LockWaitOver:
-        pass        # the alarm came between flock() and disarming it
+    except (_LockWaitOver, OSError):
+        pass        # timed out, or an error that the caller's non-blocking try reports
     finally:
         signal.signal(signal.SIGALRM, previous)
-    # Locked already if the alarm came just after flock() returned; else one last try.
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
+    return locked
 
 
 def _append_note(err, note):
@@ -529,6 +525,18 @@ class Host:
             raise DamonValidationError('lock_timeout', seconds, 'a whole number of seconds, 0 or more')
         self.lock_timeout = float(seconds)
 
+    def _flock_now(self, fd):
+        """One non-blocking try: True once locked, False while another writer holds the lock."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise DamonError('locking %s failed: %s (%s)' % (
+                self.shown(self.lock_path), errno.errorcode.get(err.errno, str(err.errno)),
+                os.strerror(err.errno))) from None
+
     @contextlib.contextmanager
     def lock(self, create=True):
         """flock around read-plan-apply-commit.  create=False (check mode) locks only
@@ -539,21 +547,15 @@ class Host:
         fd = self._open_lock()
         locked = False
         try:
-            waited = 0.0
-            if self.lock_blocking:
-                locked = _flock_blocking(fd, self.lock_timeout)
-                waited = self.lock_timeout
-            while not locked:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    locked = True
-                    break
-                except OSError as err:
-                    if err.errno not in (errno.EAGAIN, errno.EACCES) or waited >= self.lock_timeout:
-                        raise DamonLockBusyError('another kernel.damon writer holds %s (waited %d s)'
-                                                 % (self.shown(self.lock_path), waited)) from None
-                    self.sleep(0.1)
-                    waited += 0.1
+            waited = self.lock_timeout if self.lock_blocking else 0.0
+            locked = self.lock_blocking and _flock_blocking(fd, self.lock_timeout)
+            while not (locked or self._flock_now(fd)):
+                if waited >= self.lock_timeout:
+                    raise DamonLockBusyError('another kernel.damon writer holds %s (waited %d s)'
+                                             % (self.shown(self.lock_path), waited))
+                self.sleep(0.1)
+                waited += 0.1
+            locked = True
             yield
         finally:
             # Unlock explicitly: closing fd alone keeps the lock while another descriptor of

@@ -338,28 +338,30 @@ class Feeder:
         from _damon_core import DamonError, DamonLockBusyError, feed_quota_goal
 
         settings, state = self.settings, self.state
+        refused = None
         try:
             result = feed_quota_goal(self.host, settings.kdamond, settings.scheme, settings.goal,
                                      desired[1] if desired[0] == 'score' else None, fed_pid=state['fed_pid'])
         except DamonError as err:
-            if isinstance(err, DamonLockBusyError) or getattr(err, 'errno', None) == errno.EBUSY:
-                # An Ansible run holds the collection's lock, or another tool DAMON's own:
-                # the next tick tries again. Said once, and only when the feeding has waited
-                # longer than a score may be old (the timeout).
-                state['busy_ns'] = state['busy_ns'] or now
-                if now - state['busy_ns'] > settings.timeout_ns:
-                    self._episode('kernel_problem', ('busy', 'kdamond %d: %s; feeding has waited %s (timeout %s)' % (
-                        settings.kdamond, err, seconds(now - state['busy_ns']), seconds(settings.timeout_ns))))
-                return
-            state['busy_ns'] = None
-            if getattr(err, 'errno', None) == errno.ENODEV:
-                self.reopen = True      # the kernel recreated the directory of a passed file
-                return
-            self._episode('kernel_problem', ('kernel', 'kdamond %d: %s' % (settings.kdamond, err)))
-            return
+            refused = err
         finally:
             self.host.writes.clear()
-        state['busy_ns'] = None
+        busy = isinstance(refused, DamonLockBusyError) or getattr(refused, 'errno', None) == errno.EBUSY
+        state['busy_ns'] = (state['busy_ns'] or now) if busy else None
+        if busy:
+            # An Ansible run holds the collection's lock, or another tool DAMON's own: the
+            # next tick tries again. Said once, and only when the feeding has waited longer
+            # than a score may be old (the timeout).
+            if now - state['busy_ns'] > settings.timeout_ns:
+                self._episode('kernel_problem', ('busy', 'kdamond %d: %s; feeding has waited %s (timeout %s)' % (
+                    settings.kdamond, refused, seconds(now - state['busy_ns']), seconds(settings.timeout_ns))))
+            return
+        if refused is not None:
+            if getattr(refused, 'errno', None) == errno.ENODEV:
+                self.reopen = True      # the kernel recreated the directory of a passed file
+            else:
+                self._episode('kernel_problem', ('kernel', 'kdamond %d: %s' % (settings.kdamond, refused)))
+            return
         if result['state'] != 'on':
             state['waiting'] = True
             return

@@ -430,6 +430,32 @@ def test_lock_timeout_bounds_the_wait_for_another_writer(host):
             feed_quota_goal(host, 0, 0, 0, 4000)
 
 
+@pytest.mark.parametrize('blocking', [False, True])
+def test_a_lock_error_other_than_another_writer_is_named_not_waited_for(host, blocking):
+    user_input_scheme(host)
+    # flock() on an O_PATH descriptor fails with EBADF: not contention, so no wait either.
+    host._open_lock = lambda: os.open(host.lock_path, os.O_PATH)
+    host.lock_blocking = blocking
+    before = host.snapshot()
+    with pytest.raises(DamonError) as caught:
+        feed_quota_goal(host, 0, 0, 0, 4000)
+    assert not isinstance(caught.value, DamonConflictError)
+    assert str(caught.value) == 'locking %s failed: EBADF (Bad file descriptor)' % host.shown(host.lock_path)
+    assert host.snapshot() == before
+
+
+def test_a_lock_error_is_said_at_once_by_the_feeder(tick, capsys):
+    tick.write('3000')
+    tick()
+    tick.host._open_lock = lambda: os.open(tick.host.lock_path, os.O_PATH)
+    tick.write('3100')
+    assert tick() == []
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 1 and logged[0].startswith('<4>kdamond 0: locking ') and 'EBADF' in logged[0]
+    assert tick.feeder.state['busy_ns'] is None
+    assert tick() == [] and capsys.readouterr().err == ''     # once per episode
+
+
 def test_ebusy_from_another_tool_is_waited_for_quietly_up_to_the_timeout(tick, capsys):
     tick.write('3000')
     tick()
