@@ -16,8 +16,8 @@ re-apply (ensure_scheme).  This file reads the score, validates it and decides.
 The DAMON files it needs are root's (0600): systemd opens them for it (OpenFile=), and they
 are all it can write.  Its settings are in SETTINGS; the stored scheme in CONFIG.
 
-A tick is cheap when nothing changed: it reads the score and the kdamond's pid (from the
-descriptor systemd passed) and stops.  Only a new value, a restarted kdamond or a freeze
+A tick is cheap when nothing changed: it reads the score (a daemon only stats an unchanged
+score file) and the kdamond's pid (from the descriptor systemd passed) and stops.  Only a new value, a restarted kdamond or a freeze
 imports the core (which costs more than the rest of the tick: `re`, `json`, `decimal`).
 """
 
@@ -39,6 +39,10 @@ NS = 10 ** 9
 # Exit status of a daemon whose DAMON file descriptors went stale (the kernel recreated the
 # directories): systemd starts it again with fresh ones (RestartForceExitStatus=).
 REOPEN = 75
+# A score file untouched this long before a tick read it is remembered by its identity
+# (Feeder._desired): well above any file system's timestamp granularity.
+SETTLED_NS = NS // 10
+_NEEDED_FILES = frozenset(('state', 'pid', 'target_value', 'current_value'))
 
 # Journal priorities (SyslogLevelPrefix): the units keep LogLevelMax=notice, so an idle
 # tick logs nothing, not even systemd's own "Starting"/"Finished" lines.
@@ -93,8 +97,17 @@ class Settings:
 class Reading:
     """One tick's view of the score source: its bytes and time, or why there are none."""
 
-    def __init__(self, payload=b'', problem=None, detail='', time_ns=0):
+    def __init__(self, payload=b'', problem=None, detail='', time_ns=0, identity=None):
         self.payload, self.problem, self.detail, self.time_ns = payload, problem, detail, time_ns
+        # A score file's identity when it was read: see file_identity().
+        self.identity = identity
+
+
+def file_identity(info):
+    """What changes whenever a file's content or who may read it changes: a rewrite in place
+    changes size or mtime and ctime, a replacement (rename, new symlink target) the inode,
+    chmod and chown the ctime; ctime cannot be set back by anyone."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _errno_name(err):
@@ -114,7 +127,7 @@ def read_file(path):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return Reading(problem='unreadable', detail='not a regular file')
-        return Reading(os.read(fd, MAX_SCORE_BYTES + 1), time_ns=info.st_mtime_ns)
+        return Reading(os.read(fd, MAX_SCORE_BYTES + 1), time_ns=info.st_mtime_ns, identity=file_identity(info))
     except OSError as err:
         return Reading(problem='unreadable', detail=_errno_name(err))
     finally:
@@ -258,6 +271,9 @@ class Feeder:
                       'busy_ns': None}
         self.state.update(state)
         self.reopen = False
+        self.files = settings.files()
+        # (identity, desired) of the last valid score read from the score file: see _desired().
+        self.unchanged = None
 
     def observe(self, reading, now):
         """What to feed: ('score', value), ('target', target), or None to keep what was fed."""
@@ -307,20 +323,42 @@ class Feeder:
     def _pid(self):
         """The kdamond's pid from the descriptor systemd passed, without the core: -1 while it
         is stopped or not configured yet (waited for quietly), None when unknown."""
-        files = self.settings.files()
-        if not all(name in self.fds for name in ('state', 'pid', 'target_value', 'current_value')):
+        if not self.fds.keys() >= _NEEDED_FILES:
             # Not there when the unit started.  A daemon needs a new start once they are.
-            self.reopen = os.path.exists(files['current_value'])
+            self.reopen = os.path.exists(self.files['current_value'])
             return -1
         try:
             return int(os.pread(self.fds['pid'], 32, 0))
         except (OSError, ValueError):
             return None     # EBUSY from DAMON's lock, or a recreated directory: the core decides
 
+    def _desired(self, now):
+        """observe() of this tick's score.  A daemon's idle tick costs one stat(): while the
+        score file is the one the last tick read a valid score from, unchanged (same
+        file_identity) and not stale, the answer is the same, without open, read and parse.
+        Only a score read SETTLED_NS after its last change is remembered: a rewrite within
+        the file system's timestamp granularity could otherwise keep mtime and ctime."""
+        settings, unchanged = self.settings, self.unchanged
+        if unchanged is not None:
+            try:
+                info = os.stat(settings.score_file)
+            except OSError:
+                info = None
+            if (info is not None and file_identity(info) == unchanged[0]
+                    and now - info.st_mtime_ns <= settings.timeout_ns):
+                return unchanged[1]
+            self.unchanged = None
+        reading = read_score(settings)
+        desired = self.observe(reading, now)
+        if (reading.identity is not None and self.state['problem'] is None and desired is not None
+                and desired[0] == 'score' and now - reading.identity[4] > SETTLED_NS):
+            self.unchanged = (reading.identity, desired)
+        return desired
+
     def tick(self, now=None):
         now = time.time_ns() if now is None else now
         state = self.state
-        desired = self.observe(read_score(self.settings), now)
+        desired = self._desired(now)
         desired = state['fed'] if desired is None else desired
         if desired is None:
             return

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 
 import pytest
 
@@ -254,7 +255,8 @@ class Tick:
     files passed as descriptors the way systemd passes them."""
 
     def __init__(self, host, tmp_path, program):
-        self.host, self.program, self.now = host, program, 10 ** 18
+        # The real clock: a daemon's idle tick compares the score file's ctime with it.
+        self.host, self.program, self.now = host, program, time.time_ns()
         self.score = tmp_path / 'score'
         program.ADMIN = host.admin
         self.settings = settings(program, score_file=str(self.score))
@@ -309,6 +311,65 @@ def test_idle_tick_does_not_need_the_core(tick):
     tick.feeder._make_host = None
     tick.feeder.host = None
     assert [tick() for unused in range(3)] == [[], [], []]
+
+
+@pytest.fixture
+def reads(tick, monkeypatch):
+    """How many times the feeder opened and read the score."""
+    count = []
+    read_score = tick.program.read_score
+    monkeypatch.setattr(tick.program, 'read_score', lambda settings: count.append(1) or read_score(settings))
+    return count
+
+
+def test_an_idle_tick_only_stats_an_unchanged_score_file(tick, reads):
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    assert [tick() for unused in range(3)] == [[], [], []]
+    assert len(reads) == 1
+
+
+def test_a_score_read_right_after_its_change_is_read_again(tick, reads):
+    tick.write('3000')
+    # Read within SETTLED_NS of the write: a rewrite in the same timestamp granularity could
+    # keep size, mtime and ctime, so the next tick reads again.
+    assert tick(0) == feeds(3000)
+    assert tick(0) == []
+    assert len(reads) == 2
+    assert tick() == [] and tick() == []
+    assert len(reads) == 3
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_fed(tick):
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    assert tick() == []
+    mtime = tick.score.stat().st_mtime_ns
+    time.sleep(0.05)     # past the file system's timestamp granularity
+    tick.score.write_bytes(b'3100')
+    os.utime(tick.score, ns=(mtime, mtime))
+    assert tick() == feeds(3100)
+
+
+def test_a_replaced_score_file_is_fed(tick):
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    assert tick() == []
+    mtime = tick.score.stat().st_mtime_ns
+    replacement = tick.score.with_name('score.new')
+    replacement.write_bytes(b'3100')
+    os.utime(replacement, ns=(mtime, mtime))
+    os.replace(replacement, tick.score)
+    assert tick() == feeds(3100)
+
+
+def test_an_unchanged_score_still_goes_stale(tick, capsys):
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    assert tick() == []
+    assert tick(10) == feeds(10000)
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 2 and 'is 12 s old' in logged[0] and 'feeding the target 10000' in logged[1]
 
 
 @pytest.mark.parametrize('hostile', [b'', b'abc', b'1e400', b'-5', b'1' * (1 << 20), b'\x00\xff\x01'])
