@@ -4,7 +4,8 @@
 #                                               bare, and in the feeder's sandbox
 #   feeder.sh timer SECONDS ROUNDS INTERVAL_S   idle vs the /bin/true timers vs the feeder's timer
 #   feeder.sh daemon SECONDS ROUNDS INTERVAL_S SCORE_FILE
-#                                               idle vs the feeder service vs a bare Python loop
+#                                               idle vs the feeder service vs a bare Python loop,
+#                                               bare and in the feeder's sandbox
 #   feeder.sh update ROUNDS SCORE_FILE          daemon mode: the feeder's own CPU for one score update
 #   feeder.sh exec RUNS                         CPU of one run of /bin/true and of python3 -I -S -c pass
 #   feeder.sh exposure                          systemd-analyze security of the role's units
@@ -90,8 +91,10 @@ update)
   exit 0 ;;
 cleanup)
   systemctl stop bench-touch.timer bench-true.timer bench-truesbx.timer 2>/dev/null || true
+  systemctl stop bench-loopsbx.service 2>/dev/null || true
   rm -f /etc/systemd/system/bench-true.timer /etc/systemd/system/bench-true.service \
-    /etc/systemd/system/bench-truesbx.timer /etc/systemd/system/bench-truesbx.service
+    /etc/systemd/system/bench-truesbx.timer /etc/systemd/system/bench-truesbx.service \
+    /etc/systemd/system/bench-loopsbx.service /run/bench-loop.py
   systemctl daemon-reload
   exit 0 ;;
 esac
@@ -121,6 +124,16 @@ phase() { # name start-command stop-command [unit whose own CPU to record]
 }
 
 : > /tmp/feeder-bench.raw
+if [ "$mode" = daemon ]; then
+  printf '%s\n' "$loop" > /run/bench-loop.py
+  feeder_unit=/etc/systemd/system/damos-autotune-feeder.service
+  { printf '[Unit]\nDescription=bench: a bare Python loop in the sandbox of the feeder\n[Service]\nType=exec\n'
+    grep '^User=' "$feeder_unit"
+    printf 'ExecStart=/usr/bin/python3 -I -S /run/bench-loop.py %s\n' "$score"
+    sed -n '/^NoNewPrivileges=/,/^\[Install\]/p' "$feeder_unit" | grep -v '^\[Install\]'
+  } > /etc/systemd/system/bench-loopsbx.service
+  systemctl daemon-reload
+fi
 systemctl stop damos-autotune-feeder.timer damos-autotune-feeder.service 2>/dev/null || true
 r=0
 while [ "$r" -lt "$rounds" ]; do
@@ -135,6 +148,9 @@ while [ "$r" -lt "$rounds" ]; do
     # The least a Python process that wakes every interval and reads the score costs here.
     phase loop "systemd-run -q --unit=bench-loop /usr/bin/python3 -I -S -c '$loop' $score" \
       'systemctl stop bench-loop.service' bench-loop.service
+    # The same loop as the score user in the feeder's sandbox (its system-call filter, its
+    # namespaces): the least any sandboxed Python feeder can cost a tick here.
+    phase loopsbx 'systemctl start bench-loopsbx.service' 'systemctl stop bench-loopsbx.service' bench-loopsbx.service
   fi
 done
 # Leave the feeder as the role left it.
