@@ -22,7 +22,8 @@ from xml.sax.saxutils import escape
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import format_bytes, format_us
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import format_us
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import format_bytes
 
 # (key, header) of the machine-readable formats (CSV), raw values in their units.
 CSV_COLUMNS = (

@@ -20,13 +20,13 @@ import math
 import os
 import time
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import parse_time
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
     DamonKernelError,
     DamonValidationError,
     _refresh,
     format_bytes,
     parse_int,
-    parse_time,
 )
 
 # Goal metrics whose current value this module measures, and the host files it reads.

@@ -331,7 +331,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
+# Only the kernel side: the facts never plan or write a configuration.
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
     DamonError,
     Host,
     gather_facts,

@@ -222,11 +222,8 @@ from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
     writer_spec,
     target_address_spec,
 )
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
-    DamonError,
-    Host,
-    ensure_quota_goal,
-)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_quota_goal
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host
 
 
 def argument_spec():

@@ -236,7 +236,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import DamonError, Host
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sample import sample_scheme
 
 

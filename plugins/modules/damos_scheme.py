@@ -636,11 +636,8 @@ from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
     writer_spec,
     target_address_spec,
 )
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
-    DamonError,
-    Host,
-    ensure_scheme,
-)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host
 
 ACTIONS = ['willneed', 'cold', 'pageout', 'hugepage', 'nohugepage',
            'lru_prio', 'lru_deprio', 'migrate_hot', 'migrate_cold', 'stat', 'collapse']

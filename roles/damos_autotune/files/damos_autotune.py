@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """damos-autotune: feed a workload's score to a DAMOS user_input quota goal.
 
-Installed by the kernel.damon.damos_autotune role next to the collection's core
-(_damon_core.py), which does the sysfs work: validation, the lock, EBUSY retries, the
-write of current_value and commit_schemes_quota_goals (feed_quota_goal), and the boot-time
-re-apply (ensure_scheme).  This file reads the score, validates it and decides.
+Installed by the kernel.damon.damos_autotune role next to the collection's core (the
+package kernel_damon: _damon_core.py on _damon_sysfs.py), which does the sysfs work:
+validation, the lock, EBUSY retries, the write of current_value and
+commit_schemes_quota_goals (feed_quota_goal), and the boot-time re-apply (ensure_scheme).  This file reads the score, validates it and decides.
 
   feed [--loop]   one tick (timer mode), or a tick every interval (daemon mode)
   apply           at boot: re-apply the stored scheme and goal
@@ -230,7 +230,7 @@ def make_host(settings, fds):
     descriptors: the feeder may not open them itself."""
     if LIB not in sys.path:
         sys.path.insert(0, LIB)
-    from _damon_core import DamonConflictError, Host
+    from kernel_damon._damon_sysfs import DamonConflictError, Host
 
     by_path = {path: fds[name] for name, path in settings.files().items() if name in fds}
 
@@ -373,7 +373,8 @@ class Feeder:
     def _feed(self, desired, now):
         if self.host is None:
             self.host = self._make_host(self.settings, self.fds)
-        from _damon_core import DamonError, DamonLockBusyError, feed_quota_goal
+        from kernel_damon._damon_core import feed_quota_goal
+        from kernel_damon._damon_sysfs import DamonError, DamonLockBusyError
 
         settings, state = self.settings, self.state
         refused = None
@@ -519,7 +520,8 @@ def load_config(path=CONFIG):
 
 def cmd_apply():
     sys.path.insert(0, LIB)
-    from _damon_core import DamonError, Host, ensure_scheme, kdamond_pid
+    from kernel_damon._damon_core import ensure_scheme, kdamond_pid
+    from kernel_damon._damon_sysfs import DamonError, Host
 
     try:
         params = load_config()['scheme']

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
     ACTIONS, FILTER_TYPES, GOAL_METRICS, Host, kernel_version)
 
 

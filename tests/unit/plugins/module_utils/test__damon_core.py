@@ -10,9 +10,11 @@ import os
 import pytest
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
+    ensure_quota_goal, ensure_scheme, format_us, parse_access_rate, parse_age, parse_ratio, parse_size, parse_time,
+    plan_writes)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
     ULONG_MAX, DamonConflictError, DamonError, DamonKernelError, DamonUnavailableError, DamonValidationError,
-    Host, ensure_quota_goal, ensure_scheme, format_bytes, format_us, gather_facts, parse_access_rate, parse_age,
-    parse_node_list, parse_ratio, parse_size, parse_time, plan_writes, read_tree)
+    Host, format_bytes, gather_facts, parse_node_list, read_tree)
 
 K0 = 'kdamonds/0'
 C0 = K0 + '/contexts/0'

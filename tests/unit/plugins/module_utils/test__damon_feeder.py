@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
-    DamonConflictError, DamonError, DamonKernelError, DamonValidationError, ensure_scheme, feed_quota_goal,
-    kdamond_pid)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme, feed_quota_goal, kdamond_pid
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
+    DamonConflictError, DamonError, DamonKernelError, DamonValidationError)
 
 K0 = 'kdamonds/0'
 G0 = K0 + '/contexts/0/schemes/0/quotas/goals/0'
@@ -188,14 +188,17 @@ def test_commit_that_stops_the_kdamond_is_reported(host):
 # ---------------------------------------------------------------- the role's feeder program
 
 def load_program():
-    """roles/damos_autotune/files/damos_autotune.py, which imports the core by its bare name
-    as it does on a host (installed side by side)."""
+    """roles/damos_autotune/files/damos_autotune.py, which imports the core as the package
+    kernel_damon, as the role installs it on a host."""
     import importlib.util
     import sys
 
-    from ansible_collections.kernel.damon.plugins.module_utils import _damon_core
+    from ansible_collections.kernel.damon.plugins import module_utils
+    from ansible_collections.kernel.damon.plugins.module_utils import _damon_core, _damon_sysfs
 
-    sys.modules.setdefault('_damon_core', _damon_core)
+    sys.modules.setdefault('kernel_damon', module_utils)
+    sys.modules.setdefault('kernel_damon._damon_core', _damon_core)
+    sys.modules.setdefault('kernel_damon._damon_sysfs', _damon_sysfs)
     path = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'damos_autotune', 'files',
                         'damos_autotune.py')
     spec = importlib.util.spec_from_file_location('damos_autotune_program', path)

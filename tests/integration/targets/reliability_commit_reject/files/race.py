@@ -6,7 +6,7 @@ memcg filter is removed after kernel.damon validated it and before the kernel re
 (at commit time).  The race is made certain by removing the cgroup right before the
 commit keyword is written, and giving the kernel time to take the memcg offline.  Runs the collection's own core on the test host:
 
-    python3 race.py CORE_DIR CGROUP PARAMS_JSON
+    python3 race.py CORE_DIR CGROUP PARAMS_JSON    (CORE_DIR holds the package kernel_damon)
 
 prints one JSON line: the result of ensure_scheme, or the error it raised.
 """
@@ -19,12 +19,13 @@ import sys
 import time
 
 sys.path.insert(0, sys.argv[1])
-import _damon_core as core  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from kernel_damon import _damon_core as core  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from kernel_damon import _damon_sysfs as sysfs  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 CGROUP = '/sys/fs/cgroup/' + sys.argv[2].strip('/')
 
 
-class RacingHost(core.Host):
+class RacingHost(sysfs.Host):
     def _raw_write(self, path, data):
         if path.endswith('/state') and data == 'commit' and os.path.isdir(CGROUP):
             os.rmdir(CGROUP)
@@ -37,7 +38,7 @@ class RacingHost(core.Host):
 def main():
     try:
         out = {'failed': False, 'result': core.ensure_scheme(RacingHost(), json.loads(sys.argv[3]))}
-    except core.DamonError as err:
+    except sysfs.DamonError as err:
         out = {'failed': True, 'msg': str(err), 'class': type(err).__name__, 'errno': getattr(err, 'errno', None)}
     print(json.dumps(out))
 

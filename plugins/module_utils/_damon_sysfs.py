@@ -1,0 +1,649 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kernel side of kernel.damon: what DAMON sysfs offers on a host and how to read it.
+Errors, kernel releases and features, Host (sysfs I/O with EBUSY retries, the lock, the
+ownership registry), the sysfs tree as a flat map, and the facts.
+
+Pure standard library, like _damon_core, which plans and applies on top of it.  Split from
+it so that damos_facts, which only reads, loads a third of the code: a module's
+module_utils run from AnsiballZ's zip and are compiled again on every run.  See
+docs/design.md for the contract.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import glob
+import json
+import os
+import re
+import time
+
+ADMIN_DIR = 'sys/kernel/mm/damon/admin'
+ULONG_MAX = 2 ** 64 - 1
+EXCLUSIVE_MODULES = ('damon_stat', 'damon_reclaim', 'damon_lru_sort')
+
+
+# ---------------------------------------------------------------- errors
+
+class DamonError(Exception):
+    """Base class; str() is the message meant for the user."""
+
+
+class DamonValidationError(DamonError):
+    def __init__(self, option, value, accepted):
+        self.option, self.value, self.accepted = option, value, accepted
+        if value is None:
+            message = '%s: missing; accepted: %s' % (option, accepted)
+        else:
+            message = '%s: invalid value %r; accepted: %s' % (option, value, accepted)
+        super().__init__(message)
+
+
+class DamonKernelError(DamonError):
+    def __init__(self, path, value, errno_):
+        self.path, self.value, self.errno = path, value, errno_
+        action = 'reading %s' % path if value is None else 'writing %r to %s' % (value, path)
+        super().__init__('%s failed: %s (%s)' % (
+            action, errno.errorcode.get(errno_, str(errno_)), os.strerror(errno_)))
+
+
+class DamonConflictError(DamonError):
+    pass
+
+
+class DamonLockBusyError(DamonConflictError):
+    """Another writer of this collection held the lock for all of lock_timeout."""
+
+
+class DamonUnavailableError(DamonError):
+    pass
+
+
+class _LockWaitOver(Exception):
+    pass
+
+
+def _flock_blocking(fd, timeout):
+    """flock(LOCK_EX) that gives up after timeout seconds (SIGALRM): True once locked.
+    False also when the alarm came just after flock() returned; the caller's non-blocking
+    try then finds the lock already held by this descriptor."""
+    import signal
+
+    def over(signum, frame):
+        raise _LockWaitOver()
+
+    previous = signal.signal(signal.SIGALRM, over)
+    locked = False
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except (_LockWaitOver, OSError):
+        pass        # timed out, or an error that the caller's non-blocking try reports
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return locked
+
+
+# ---------------------------------------------------------------- units the facts need too
+
+def _plain_int(value):
+    """An int, or a string of digits; bool is deliberately not a number here."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.match(r'^\s*-?[0-9]+\s*$', value):
+        return int(value)
+    return None
+
+
+def parse_int(option, value, minimum=0, maximum=ULONG_MAX, accepted=None):
+    number = _plain_int(value)
+    if number is None or number < minimum or number > maximum:
+        raise DamonValidationError(option, value, accepted or 'an integer from %d to %d' % (minimum, maximum))
+    return number
+
+
+def format_bytes(value):
+    if value >= ULONG_MAX:
+        return 'max'
+    amount = float(value)
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'):
+        if amount < 1024:
+            return '%d B' % value if unit == 'B' else '%.1f %s' % (amount, unit)
+        amount /= 1024
+    return '%.1f EiB' % amount
+
+
+# ---------------------------------------------------------------- kernel features
+
+def kernel_version(release):
+    match = re.match(r'(\d+)\.(\d+)(?:\.(\d+))?', release or '')
+    return tuple(int(part or 0) for part in match.groups()) if match else (0, 0, 0)
+
+
+# Keyword values cannot be probed without writing, so they go by release (damon-sysfs.md
+# sec. 1).  'collapse' and 'node_eligible_mem_bp' were seen first on 7.3.
+OPERATIONS = {'vaddr': (5, 18), 'paddr': (5, 18), 'fvaddr': (5, 19)}
+ACTIONS = {'willneed': (5, 18), 'cold': (5, 18), 'pageout': (5, 18), 'hugepage': (5, 18),
+           'nohugepage': (5, 18), 'stat': (5, 18), 'lru_prio': (6, 0), 'lru_deprio': (6, 0),
+           'migrate_hot': (6, 11), 'migrate_cold': (6, 11), 'collapse': (7, 3)}
+PADDR_ACTIONS = ('pageout', 'lru_prio', 'lru_deprio', 'migrate_hot', 'migrate_cold', 'stat')
+VADDR_ACTIONS = ('willneed', 'cold', 'pageout', 'hugepage', 'nohugepage', 'migrate_hot',
+                 'migrate_cold', 'stat', 'collapse')
+GOAL_METRICS = {'user_input': (6, 8), 'some_mem_psi_us': (6, 9), 'node_mem_used_bp': (6, 16),
+                'node_mem_free_bp': (6, 16), 'node_memcg_used_bp': (6, 19),
+                'node_memcg_free_bp': (6, 19), 'active_mem_bp': (7, 0), 'inactive_mem_bp': (7, 0),
+                'node_eligible_mem_bp': (7, 3)}
+FILTER_TYPES = {'anon': (6, 3), 'memcg': (6, 3), 'addr': (6, 6), 'target': (6, 6), 'young': (6, 10),
+                'hugepage_size': (6, 15), 'unmapped': (6, 15), 'active': (6, 15)}
+CORE_FILTER_TYPES = ('addr', 'target')
+WATERMARK_METRICS = ('none', 'free_mem_rate')
+GOAL_TUNERS = ('consist', 'temporal')
+
+_KDAMOND = 'kdamonds/[0-9]*'
+_CONTEXT = _KDAMOND + '/contexts/[0-9]*'
+_SCHEME = _CONTEXT + '/schemes/[0-9]*'
+# feature: (release that added it, directory that would hold it, entry name).  Detected by
+# looking at an existing sibling directory first, so distribution backports count.
+FILE_FEATURES = {
+    'filters': ((6, 3), _SCHEME, 'filters'),
+    'apply_interval': ((6, 7), _SCHEME, 'apply_interval_us'),
+    'quota_goals': ((6, 8), _SCHEME + '/quotas', 'goals'),
+    'effective_quotas': ((6, 9), _SCHEME + '/quotas', 'effective_bytes'),
+    'goal_metric': ((6, 9), _SCHEME + '/quotas/goals/[0-9]*', 'target_metric'),
+    'target_nid': ((6, 11), _SCHEME, 'target_nid'),
+    'filter_allow': ((6, 14), _SCHEME + '/*filters/[0-9]*', 'allow'),
+    'core_ops_filters': ((6, 15), _SCHEME, 'core_filters'),
+    'intervals_goal': ((6, 15), _CONTEXT + '/monitoring_attrs/intervals', 'intervals_goal'),
+    'goal_nid': ((6, 16), _SCHEME + '/quotas/goals/[0-9]*', 'nid'),
+    'refresh_ms': ((6, 17), _KDAMOND, 'refresh_ms'),
+    'dests': ((6, 17), _SCHEME, 'dests'),
+    'addr_unit': ((6, 18), _CONTEXT, 'addr_unit'),
+    'goal_path': ((6, 19), _SCHEME + '/quotas/goals/[0-9]*', 'path'),
+    'obsolete_target': ((6, 19), _CONTEXT + '/targets/[0-9]*', 'obsolete_target'),
+    'max_nr_snapshots': ((7, 0), _SCHEME + '/stats', 'max_nr_snapshots'),
+    'goal_tuner': ((7, 1), _SCHEME + '/quotas', 'goal_tuner'),
+}
+
+
+def _since(version):
+    return 'Linux %d.%d' % version[:2]
+
+
+# ---------------------------------------------------------------- host
+
+class Host:
+    """One machine's DAMON sysfs tree and the files around it, all below `root`.
+
+    _raw_read/_raw_write are the only calls that touch value files, so a fake kernel
+    can subclass this and emulate the kernel's side effects there.
+
+    run_command(argv) -> (rc, stdout, stderr) runs systemctl for systemd_unit; it has
+    AnsibleModule.run_command's signature, so a module passes that, and host-side tools
+    pass a subprocess-based one (module_utils may not call subprocess directly).
+    """
+
+    busy_timeout = 5.0
+    lock_timeout = 60.0
+    # Wait for the lock in flock() itself (woken as soon as it is free, so ahead of the
+    # writers that poll) instead of polling; needs SIGALRM, so the main thread of a program
+    # that owns its signals: the feeder, whose feed is tiny next to a module run.
+    lock_blocking = False
+
+    def __init__(self, root='/', state_dir=None, lock_path=None, release=None, sleep=time.sleep,
+                 run_command=None):
+        self.root = root
+        self.admin = self.path(ADMIN_DIR)
+        self.state_dir = state_dir or self.path('var/lib/kernel-damon')
+        self.lock_path = lock_path or self.path('run/lock/kernel-damon.lock')
+        self.release = release or os.uname().release
+        self.version = kernel_version(self.release)
+        self.sleep = sleep
+        self.run_command = run_command
+        self.writes = []
+
+    # -- paths
+    def path(self, rel):
+        return os.path.join(self.root, rel.lstrip('/'))
+
+    def shown(self, real):
+        """The path as seen on the host, for messages (root may be a test directory)."""
+        return '/' + os.path.relpath(real, self.root)
+
+    def admin_path(self, rel):
+        return os.path.join(self.admin, rel)
+
+    # -- low level, overridable
+    def _raw_read(self, path):
+        with open(path, 'r', encoding='utf-8', errors='replace') as handle:
+            return handle.read()
+
+    def _raw_write(self, path, data):
+        # sysfs takes one write() per value.
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, data.encode('utf-8'))
+        finally:
+            os.close(fd)
+
+    def _busy_retry(self, operation, path, value):
+        """EBUSY means someone holds DAMON's global sysfs lock (trylock): wait, bounded."""
+        delay, waited = 0.05, 0.0
+        while True:
+            try:
+                return operation()
+            except OSError as err:
+                if err.errno == errno.EBUSY and waited + delay <= self.busy_timeout:
+                    self.sleep(delay)
+                    waited += delay
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise DamonKernelError(self.shown(path), value, err.errno) from None
+
+    def read_value(self, path):
+        raw = self._busy_retry(lambda: self._raw_read(path), path, None)
+        return raw[:-1] if raw.endswith('\n') else raw
+
+    def write_value(self, path, value, label=None):
+        text = _sysfs_value(value)
+        self._busy_retry(lambda: self._raw_write(path, text), path, text)
+        self.writes.append('%s=%s' % (label or self.shown(path), text))
+
+    def read(self, rel):
+        return self.read_value(self.admin_path(rel))
+
+    def write(self, rel, value):
+        self.write_value(self.admin_path(rel), value, rel)
+
+    def listdir(self, rel):
+        return sorted(os.listdir(self.admin_path(rel)))
+
+    def is_dir(self, rel):
+        return os.path.isdir(self.admin_path(rel))
+
+    def writable(self, rel):
+        # Root bypasses access(); the mode bits are what tell rw from ro files.
+        return bool(os.stat(self.admin_path(rel)).st_mode & 0o200)
+
+    def available(self):
+        return os.path.isdir(self.admin_path('kdamonds'))
+
+    # -- files around DAMON
+    def read_host_file(self, rel):
+        """Contents of a host file below root, or None when it is absent or unsupported."""
+        try:
+            return self._raw_read(self.path(rel))
+        except OSError as err:
+            if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.EOPNOTSUPP):
+                return None
+            raise DamonKernelError(self.shown(self.path(rel)), None, err.errno) from None
+
+    def memory_nodes(self):
+        """Nodes with memory; a kernel without NUMA has node 0 only."""
+        text = self.read_host_file('sys/devices/system/node/has_memory')
+        return {0} if text is None else parse_node_list(text)
+
+    def system_ram(self):
+        """Largest top-level 'System RAM' range of /proc/iomem as (start, end exclusive)."""
+        ranges = []
+        for line in (self.read_host_file('proc/iomem') or '').splitlines():
+            match = re.match(r'^([0-9a-fA-F]+)-([0-9a-fA-F]+) : System RAM$', line)
+            if match:
+                ranges.append((int(match.group(1), 16), int(match.group(2), 16) + 1))
+        ranges = [r for r in ranges if r[1] > r[0] + 1]
+        if not ranges:
+            raise DamonValidationError('regions', None, "start/end pairs; /proc/iomem shows no 'System RAM' "
+                                                        "addresses here (reading it needs root)")
+        return max(ranges, key=lambda r: r[1] - r[0])
+
+    def memory_psi(self):
+        text = self.read_host_file('proc/pressure/memory')
+        return None if text is None else parse_psi(text)
+
+    def exclusive_module_path(self, name):
+        return self.path('sys/module/%s/parameters/enabled' % name)
+
+    def exclusive_modules(self):
+        """{module: enabled} for the exclusive DAMON modules this kernel has."""
+        found = {}
+        for name in EXCLUSIVE_MODULES:
+            text = self.read_host_file('sys/module/%s/parameters/enabled' % name)
+            if text is not None:
+                found[name] = text.strip() in ('Y', 'y', '1')
+        return found
+
+    def stop_exclusive_module(self, name):
+        self.write_value(self.exclusive_module_path(name), 'N')
+
+    def pid_exists(self, pid):
+        return pid > 0 and os.path.isdir(self.path('proc/%d' % pid))
+
+    def cgroup_exists(self, cgroup):
+        parts = [part for part in cgroup.split('/') if part]
+        return '..' not in parts and os.path.isdir(self.path('/'.join(['sys/fs/cgroup'] + parts)))
+
+    def cgroup_has_memory(self, cgroup):
+        """False when cgroup v2 says the memory controller is not enabled for the cgroup:
+        DAMON looks paths up among memory cgroups only.  True where it cannot tell (v1)."""
+        text = self.read_host_file('sys/fs/cgroup/%s/cgroup.controllers' % cgroup.strip('/'))
+        return text is None or 'memory' in text.split()
+
+    def unit_main_pid(self, unit):
+        if self.run_command is None:
+            raise DamonError('systemd_unit needs a command runner: Host(run_command=...)')
+        try:
+            code, out, err = self.run_command(['systemctl', 'show', '-p', 'MainPID', '--value', unit])
+        except OSError as exc:
+            raise DamonValidationError('systemd_unit', unit, 'a systemd unit (systemctl: %s)' % exc) from None
+        pid = _plain_int(out.strip()) if code == 0 else None
+        if not pid:
+            raise DamonValidationError('systemd_unit', unit, 'a running systemd unit with a main process%s'
+                                       % ('' if code == 0 else ' (systemctl: %s)' % err.strip()))
+        return pid
+
+    # -- kernel features
+    def feature(self, name):
+        since, parent_glob, entry = FILE_FEATURES[name]
+        siblings = sorted(glob.glob(os.path.join(self.admin, parent_glob)))
+        if siblings:
+            return os.path.exists(os.path.join(siblings[0], entry))
+        return self.version >= since
+
+    def require(self, name, option, value):
+        if not self.feature(name):
+            raise DamonValidationError(option, value, 'nothing on this host (%s needs %s or later; this host '
+                                       'runs %s)' % (option, _since(FILE_FEATURES[name][0]), self.release))
+
+    def supported(self, table):
+        return [name for name, since in table.items() if self.version >= since]
+
+    def operations(self):
+        found = sorted(glob.glob(os.path.join(self.admin, _CONTEXT, 'avail_operations')))
+        if found:
+            return self.read_value(found[0]).split()
+        return self.supported(OPERATIONS)
+
+    def features(self):
+        facts = {name: self.feature(name) for name in FILE_FEATURES}
+        facts.update(operations=self.operations(), actions=self.supported(ACTIONS),
+                     goal_metrics=self.supported(GOAL_METRICS), filter_types=self.supported(FILTER_TYPES))
+        return facts
+
+    # -- one lock for every kernel.damon writer
+    def _open_lock(self):
+        """A descriptor of the lock file, closed after unlocking.  The score feeder, which may
+        not open root's files, overrides this with one that systemd opened for it."""
+        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
+        return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def set_lock_timeout(self, seconds):
+        """The lock_timeout option: how long lock() waits for another writer."""
+        if seconds is None:
+            return
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise DamonValidationError('lock_timeout', seconds, 'a whole number of seconds, 0 or more')
+        self.lock_timeout = float(seconds)
+
+    def _flock_now(self, fd):
+        """One non-blocking try: True once locked, False while another writer holds the lock."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise DamonError('locking %s failed: %s (%s)' % (
+                self.shown(self.lock_path), errno.errorcode.get(err.errno, str(err.errno)),
+                os.strerror(err.errno))) from None
+
+    @contextlib.contextmanager
+    def lock(self, create=True):
+        """flock around read-plan-apply-commit.  create=False (check mode) locks only
+        when some writer already created the file, so that a dry run writes nothing."""
+        if not create and not os.path.exists(self.lock_path):
+            yield
+            return
+        fd = self._open_lock()
+        locked = False
+        try:
+            waited = self.lock_timeout if self.lock_blocking else 0.0
+            locked = self.lock_blocking and _flock_blocking(fd, self.lock_timeout)
+            while not (locked or self._flock_now(fd)):
+                if waited >= self.lock_timeout:
+                    raise DamonLockBusyError('another kernel.damon writer holds %s (waited %d s)'
+                                             % (self.shown(self.lock_path), waited))
+                self.sleep(0.1)
+                waited += 0.1
+            locked = True
+            yield
+        finally:
+            # Unlock explicitly: closing fd alone keeps the lock while another descriptor of
+            # the same open file lives (the feeder's fd is a dup of one systemd passed it).
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- ownership registry
+    @property
+    def managed_path(self):
+        return os.path.join(self.state_dir, 'managed.json')
+
+    def managed(self):
+        try:
+            with open(self.managed_path, 'r', encoding='utf-8') as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as err:
+            raise DamonError('cannot read %s: %s' % (self.shown(self.managed_path), err)) from None
+        return {int(index) for index in data.get('kdamonds', [])}
+
+    def record_managed(self, index):
+        indexes = self.managed()
+        if index in indexes:
+            return
+        os.makedirs(self.state_dir, exist_ok=True)
+        temporary = self.managed_path + '.tmp'
+        with open(temporary, 'w', encoding='utf-8') as handle:
+            json.dump({'kdamonds': sorted(indexes | {index})}, handle)
+            handle.write('\n')
+        os.replace(temporary, self.managed_path)
+
+
+def parse_node_list(text):
+    """'0-1,3' (the kernel's node list format) -> {0, 1, 3}."""
+    nodes = set()
+    for part in text.strip().split(','):
+        if '-' in part:
+            first, last = part.split('-', 1)
+            nodes.update(range(int(first), int(last) + 1))
+        elif part:
+            nodes.add(int(part))
+    return nodes
+
+
+def parse_psi(text):
+    psi = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if fields:
+            values = dict(field.split('=', 1) for field in fields[1:] if '=' in field)
+            psi[fields[0]] = {key: (int(value) if key == 'total' else float(value))
+                              for key, value in values.items()}
+    return psi
+
+
+# ---------------------------------------------------------------- the sysfs tree as a flat map
+
+def _sysfs_value(value):
+    """Values are written as decimal strings (the kernel parses base 0: never zero-pad)."""
+    if isinstance(value, bool):
+        return 'Y' if value else 'N'
+    return str(value)
+
+
+def _nr_file(dirpath):
+    base = dirpath.rsplit('/', 1)[-1]
+    return '%s/nr_%s' % (dirpath, 'filters' if base.endswith('filters') else base)
+
+
+def _is_count_file(rel):
+    """nr_schemes in schemes/, nr_filters in *filters/, ...; not nr_accesses_permil or stats/nr_tried."""
+    return '/' in rel and _nr_file(rel.rsplit('/', 1)[0]) == rel
+
+
+def tree_order_key(rel):
+    """A dir's nr_* file first, then its other files, then named subdirs, then numeric ones."""
+    parts = rel.split('/')
+    key = [(3, int(part), '') if part.isdigit() else (2, 0, part) for part in parts[:-1]]
+    key.append((0 if _is_count_file(rel) else 1, 0, parts[-1]))
+    return key
+
+
+def read_tree(host, rel='kdamonds', include_ro=False):
+    """Flat map relpath -> value of the value files below rel.
+
+    state and pid are read separately; tried_regions is a result, not configuration.
+    """
+    flat = {}
+    for name in host.listdir(rel):
+        child = rel + '/' + name
+        if host.is_dir(child):
+            if name != 'tried_regions':
+                flat.update(read_tree(host, child, include_ro))
+        elif name not in ('state', 'pid') and (include_ro or host.writable(child)):
+            flat[child] = host.read(child)
+    return flat
+
+
+def subtree(flat, prefix):
+    start = prefix + '/'
+    return {rel[len(start):]: value for rel, value in flat.items() if rel.startswith(start)}
+
+
+_STRING_FILES = ('operations', 'action', 'target_metric', 'type', 'metric', 'goal_tuner',
+                 'memcg_path', 'path')
+
+
+def _typed(name, value):
+    if name in _STRING_FILES:
+        return value
+    if name == 'avail_operations':
+        return value.split()
+    if value in ('Y', 'N'):
+        return value == 'Y'
+    return int(value) if re.match(r'^-?[0-9]+$', value) else value
+
+
+def nest(flat):
+    """Flat map -> nested dicts; a dir of numbered children (plus its nr_* file) -> list."""
+    root = {}
+    for rel in sorted(flat, key=tree_order_key):
+        parts = rel.split('/')
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _typed(parts[-1], flat[rel])
+    return _listify(root)
+
+
+def _listify(node, path='.'):
+    if not isinstance(node, dict):
+        return node
+    items = {name: _listify(child, path + '/' + name) for name, child in node.items()}
+    named = [name for name in items if not name.isdigit()]
+    if items and all(_is_count_file(path + '/' + name) for name in named):
+        return [items[name] for name in sorted(items, key=lambda n: int(n) if n.isdigit() else -1)
+                if name.isdigit()]
+    return items
+
+
+# ---------------------------------------------------------------- facts
+
+_BYTE_KEYS = ('bytes', 'effective_bytes', 'sz_tried', 'sz_applied', 'sz_ops_filter_passed')
+
+
+def _with_human_bytes(node):
+    for key in _BYTE_KEYS:
+        if isinstance(node.get(key), int):
+            node[key + '_human'] = format_bytes(node[key])
+    return node
+
+
+def _scheme_facts(scheme):
+    facts = {key: value for key, value in scheme.items() if not key.endswith('filters')}
+    size = facts.get('access_pattern', {}).get('sz')
+    if size:
+        size.update(min_human=format_bytes(size['min']), max_human=format_bytes(size['max']))
+    _with_human_bytes(facts.get('quotas', {}))
+    _with_human_bytes(facts.get('stats', {}))
+    facts['filters'] = [dict(entry, layer=layer.replace('_filters', '') if layer != 'filters' else 'legacy')
+                        for layer in ('core_filters', 'ops_filters', 'filters') for entry in scheme.get(layer, [])]
+    return facts
+
+
+def _context_facts(context):
+    attrs = context.get('monitoring_attrs', {})
+    facts = {key: value for key, value in context.items() if key not in ('monitoring_attrs', 'schemes')}
+    facts.update(intervals=attrs.get('intervals', {}), nr_regions=attrs.get('nr_regions', {}),
+                 schemes=[_scheme_facts(scheme) for scheme in context.get('schemes', [])])
+    return facts
+
+
+def _kdamond_facts(host, index, managed):
+    kdamond = 'kdamonds/%d' % index
+    node = nest(subtree(read_tree(host, kdamond, include_ro=True), kdamond))
+    facts = {'index': index, 'state': host.read(kdamond + '/state'), 'pid': int(host.read(kdamond + '/pid')),
+             'managed': index in managed}
+    facts.update({key: value for key, value in node.items() if key != 'contexts'})
+    facts['contexts'] = [_context_facts(context) for context in node.get('contexts', [])]
+    return facts
+
+
+def _refresh(host, index):
+    """Copy stats and effective quotas of a running kdamond into sysfs before reading."""
+    keywords = ['update_schemes_stats']
+    if host.feature('effective_quotas'):
+        keywords.append('update_schemes_effective_quotas')
+    for keyword in keywords:
+        try:
+            host.write('kdamonds/%d/state' % index, keyword)
+        except DamonKernelError:
+            # A vaddr kdamond stops by itself when its processes exit.
+            if host.read('kdamonds/%d/state' % index) == 'on':
+                raise
+            return
+
+
+def gather_facts(host, kdamonds=None, refresh=True):
+    """ansible_facts.damon: what DAMON runs on this host and how it is configured."""
+    facts = {'available': False, 'reason': None, 'kernel': host.release, 'features': {},
+             'exclusive_modules': host.exclusive_modules(), 'memory_psi': host.memory_psi(),
+             'managed': sorted(host.managed()), 'kdamonds': []}
+    if not host.available():
+        facts['reason'] = ('%s does not exist: this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS)'
+                           % host.shown(host.admin))
+        return facts
+    count = int(host.read('kdamonds/nr_kdamonds'))
+    wanted = range(count) if kdamonds is None else (parse_int('kdamonds', index) for index in kdamonds)
+    wanted = [index for index in wanted if index < count]
+    if refresh:
+        # Only kdamonds this collection configured: an update_* keyword rewrites the
+        # stats files of the kdamond it goes to, and others' trees are left byte for byte.
+        managed = set(facts['managed'])
+        with host.lock():
+            for index in wanted:
+                if index in managed and host.read('kdamonds/%d/state' % index) == 'on':
+                    _refresh(host, index)
+    facts.update(available=True, features=host.features(),
+                 kdamonds=[_kdamond_facts(host, index, set(facts['managed'])) for index in wanted])
+    return facts
