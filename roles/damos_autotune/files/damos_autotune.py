@@ -6,7 +6,8 @@
 Installed by the kernel.damon.damos_autotune role next to the collection's core (the
 package kernel_damon: _damon_core.py on _damon_sysfs.py), which does the sysfs work:
 validation, the lock, EBUSY retries, the write of current_value and
-commit_schemes_quota_goals (feed_quota_goal), and the boot-time re-apply (ensure_scheme).  This file reads the score, validates it and decides.
+commit_schemes_quota_goals (feed_quota_goal), and the boot-time re-apply (ensure_scheme).
+This file reads the score, validates it and decides.
 
   feed [--loop]   one tick (timer mode), or a tick every interval (daemon mode)
   apply           at boot: re-apply the stored scheme and goal
@@ -17,8 +18,9 @@ The DAMON files it needs are root's (0600): systemd opens them for it (OpenFile=
 are all it can write.  Its settings are in SETTINGS; the stored scheme in CONFIG.
 
 A tick is cheap when nothing changed: it reads the score (a daemon only stats an unchanged
-score file) and the kdamond's pid (from the descriptor systemd passed) and stops.  Only a new value, a restarted kdamond or a freeze
-imports the core (which costs more than the rest of the tick: `re`, `json`, `decimal`).
+score file) and the kdamond's pid (from the descriptor systemd passed) and stops.  Only a
+new value, a restarted kdamond or a freeze imports the core (which costs more than the
+rest of the tick: `re`, `json`, `decimal`).
 """
 
 from __future__ import annotations
