@@ -219,8 +219,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
     goal_options,
-    writer_spec,
     target_address_spec,
+    writer_spec,
 )
 from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_quota_goal
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host

@@ -633,8 +633,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
     goals_list_spec,
-    writer_spec,
     target_address_spec,
+    writer_spec,
 )
 from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host

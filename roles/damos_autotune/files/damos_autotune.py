@@ -352,8 +352,9 @@ class Feeder:
             self.unchanged = None
         reading = read_score(settings)
         desired = self.observe(reading, now)
-        if (reading.identity is not None and self.state['problem'] is None and desired is not None
-                and desired[0] == 'score' and now - reading.identity[4] > SETTLED_NS):
+        # observe() answers ('score', value) only for a valid, fresh score.
+        if (reading.identity is not None and desired is not None and desired[0] == 'score'
+                and now - reading.identity[4] > SETTLED_NS):
             self.unchanged = (reading.identity, desired)
         return desired
 
