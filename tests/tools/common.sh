@@ -7,8 +7,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${KERNEL_DAMON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kernel-damon}
 VENV=$CACHE/venv
 # ansible-test wants a real .../ansible_collections/kernel/damon; each tool gets its own
-# copy so that `make -j` cannot have two tools share one tests/output.
-WORK=$CACHE/work
+# copy so that `make -j` cannot have two tools share one tests/output; KERNEL_DAMON_WORK
+# moves them, so that two checkouts can run their unit tests side by side.
+WORK=${KERNEL_DAMON_WORK:-$CACHE/work}
 # The built tarball is installed here for ansible-doc and ansible-playbook runs.
 COLLECTIONS=$CACHE/collections
 PREFIX=${PREFIX:-tools}
