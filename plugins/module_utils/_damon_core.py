@@ -12,6 +12,7 @@ there without Ansible.  See docs/design.md for the contract.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from functools import partial
@@ -39,9 +40,12 @@ from ._damon_sysfs import (
     _sysfs_value,
     nest,
     parse_int,
+    read_state_file,
     read_tree,
+    remove_state_file,
     subtree,
     tree_order_key,
+    write_state_file,
 )
 
 COMMIT_KEYWORDS = ('commit', 'commit_schemes_quota_goals')
@@ -694,14 +698,17 @@ def _kdamond_states(host, current):
     return {index: host.read('kdamonds/%d/state' % index) for index in range(count)}
 
 
-def _check_ownership(host, index, current, states, take_over):
+def _check_ownership(host, index, current, states, take_over, owned):
     configured = int(current.get('kdamonds/%d/contexts/nr_contexts' % index, '0')) > 0 \
         or states.get(index) == 'on'
-    if configured and not take_over and index not in host.managed():
+    if configured and not take_over and index not in owned:
+        unused, problem = host.ownership()
+        why = ('%s cannot say (%s)' % (host.shown(host.managed_path), problem) if problem else
+               'it is not recorded in %s as configured by kernel.damon in this boot' % host.shown(host.managed_path))
         raise DamonConflictError(
-            'kdamond %d is configured but not recorded in %s, so another tool or an operator owns it; '
-            'nothing was changed. Pass take_over: true to let kernel.damon manage it'
-            % (index, host.shown(host.managed_path)))
+            'kdamond %d is configured, but %s, so another tool or an operator owns it; nothing was changed. '
+            'Pass take_over: true to let kernel.damon manage it (after a reboot the damos_autotune boot unit '
+            'configures it again first)' % (index, why))
 
 
 def _exclusive_modules_to_stop(host, index, allowed):
@@ -729,7 +736,7 @@ def _restore(host, snapshot, restart=()):
 class _Plan:
     """Everything one run will write, computed before the first write."""
 
-    def __init__(self, index, current, states, desired, want_running, goals_only):
+    def __init__(self, index, current, states, desired, want_running, goals_only, journal=None):
         self.kdamond = 'kdamonds/%d' % index
         self.index = index
         self.current, self.desired, self.states = current, desired, states
@@ -738,20 +745,31 @@ class _Plan:
         self.on_after = self.was_on if want_running is None else want_running
         grows = any(write[0] == 'kdamonds/nr_kdamonds' for write in self.writes)
         self.restarts = sorted(i for i, state in states.items() if state == 'on') if grows else []
+        # Kdamonds that an interrupted run had stopped to grow nr_kdamonds: started again.
+        self.resume = sorted(i for i in (journal or {}).get('restarts', ())
+                             if i != index and states.get(i) == 'off' and i not in self.restarts)
         own = [w for w in self.writes if w[0].startswith(self.kdamond + '/')]
         self.keyword = None
         if self.on_after and not self.was_on:
             self.keyword = 'on'
         elif self.was_on and not self.on_after:
             self.keyword = 'off'
-        elif self.was_on and own:
-            self.keyword = 'commit_schemes_quota_goals' if goals_only else commit_keyword(own)
+        elif self.was_on and (own or journal):
+            # What the kernel runs decides, not what is staged: after an interrupted run the
+            # staged files may hold values the kdamond never took in.
+            goals = goals_only or commit_keyword(own) == 'commit_schemes_quota_goals'
+            if journal and journal['keyword'] == 'commit':
+                goals = False
+            self.keyword = 'commit_schemes_quota_goals' if goals else 'commit'
+        if journal and journal['snapshot']:
+            self.current = journal['snapshot']      # what the kernel runs: the restore's target
         self.modules = []
+        self.owned = set()
 
     def steps(self, host):
         """(path relative to admin or host path, value) in the order they are written."""
         steps = [('kdamonds/%d/state' % i, 'off') for i in self.restarts] + list(self.writes)
-        steps += [('kdamonds/%d/state' % i, 'on') for i in self.restarts]
+        steps += [('kdamonds/%d/state' % i, 'on') for i in self.restarts + self.resume]
         steps += [(host.shown(host.exclusive_module_path(name)), 'N') for name in self.modules]
         if self.keyword:
             steps.append((self.kdamond + '/state', self.keyword))
@@ -762,7 +780,7 @@ class _Plan:
             host.write('kdamonds/%d/state' % index, 'off')
         for rel, value in self.writes:
             host.write(rel, value)
-        for index in self.restarts:
+        for index in self.restarts + self.resume:
             host.write('kdamonds/%d/state' % index, 'on')
         for name in self.modules:
             host.stop_exclusive_module(name)
@@ -800,14 +818,140 @@ def _tuned_intervals(current, kdamond):
     return int(current.get(kdamond + '/contexts/0/monitoring_attrs/intervals/intervals_goal/aggrs', '0')) != 0
 
 
-def _read_and_plan(host, index, build, take_over, want_running, goals_only):
-    """Snapshot the tree, check ownership, build the desired tree (validating) and plan."""
+def _read_and_plan(host, index, build, take_over, want_running, goals_only, journal=None):
+    """Snapshot the tree, check ownership, build the desired tree (validating) and plan.
+    journal: an interrupted run on this kdamond, which this run completes (see below)."""
     current = read_tree(host)
     states = _kdamond_states(host, current)
-    _check_ownership(host, index, current, states, take_over)
-    stage = _Stage(host, current)
+    owned = host.managed()
+    if journal is not None:
+        owned |= {index}    # the interrupted run was ours, under the lock
+    _check_ownership(host, index, current, states, take_over, owned)
+    # Build on what the interrupted run meant to stage, so that options this run does not
+    # set keep the values it was writing, not a half-written mix.
+    stage = _Stage(host, intended(current, journal))
     build(stage)
-    return stage, _Plan(index, current, states, stage.desired, want_running, goals_only)
+    plan = _Plan(index, current, states, stage.desired, want_running, goals_only, journal)
+    plan.owned = owned
+    return stage, plan
+
+
+# ---------------------------------------------------------------- runs that were interrupted
+
+# An interrupted run (SIGKILL, a controller timeout, Ctrl-C) may leave values in sysfs that
+# no running kdamond took in: sysfs files only stage.  Before its first write below a
+# running kdamond a run records in this journal what it will write and what the kernel runs
+# (the snapshot), and removes it after its commit.  Whichever root writer takes the lock
+# next completes the run (docs/design.md, "Interrupted runs").
+_JOURNAL_KEYS = {'version': int, 'boot_id': (str, type(None)), 'kdamond': int, 'keyword': str,
+                 'writes': list, 'restarts': list, 'owned': list, 'snapshot': dict}
+_REL = re.compile(r'^kdamonds(/[A-Za-z0-9_]+)+$')
+
+
+def journal_path(host):
+    return os.path.join(host.state_dir, 'pending.json')
+
+
+def _valid_journal(data):
+    if not isinstance(data, dict) or set(data) != set(_JOURNAL_KEYS) or data.get('version') != 1:
+        return False
+    if any(isinstance(data[key], bool) or not isinstance(data[key], kind) for key, kind in _JOURNAL_KEYS.items()):
+        return False
+    pairs = data['writes'] + [list(item) for item in data['snapshot'].items()]
+    numbers = data['restarts'] + data['owned'] + [data['kdamond']]
+    return (data['keyword'] in COMMIT_KEYWORDS
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers)
+            and all(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
+                    and _REL.match(pair[0]) is not None and isinstance(pair[1], str) for pair in pairs))
+
+
+def load_journal(host):
+    """The interrupted run of this boot, or None.  One from an earlier boot is moot (sysfs
+    starts empty at boot): {'stale': True}.  One that cannot be read or has the wrong shape
+    still says "a run was interrupted": the next run commits its kdamond in full
+    ({'kdamond': None})."""
+    text, problem = read_state_file(journal_path(host))
+    if text is None and problem is None:
+        return None
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        data = None
+    if not _valid_journal(data):
+        return {'kdamond': None, 'keyword': 'commit', 'writes': [], 'restarts': [], 'owned': [], 'snapshot': {},
+                'problem': problem or 'not a kernel.damon journal'}
+    if data['boot_id'] != host.boot_id():
+        return {'stale': True}
+    return data
+
+
+def intended(current, journal):
+    """The staged tree as the interrupted run in journal meant to leave it."""
+    if not journal:
+        return current
+    desired = dict(current)
+    desired.update(journal['writes'])
+    return desired
+
+
+def _write_journal(host, plan):
+    """Record the plan before its first write, when an interruption could leave values in
+    sysfs that a running kdamond does not run."""
+    if not (plan.writes and (plan.was_on or plan.restarts or plan.resume)):
+        return
+    write_state_file(journal_path(host), json.dumps({
+        'version': 1, 'boot_id': host.boot_id(), 'kdamond': plan.index,
+        'keyword': 'commit_schemes_quota_goals' if plan.keyword == 'commit_schemes_quota_goals' else 'commit',
+        'writes': [list(write) for write in plan.writes],
+        'restarts': sorted(set(plan.restarts) | set(plan.resume) | ({plan.index} if plan.was_on else set())),
+        'owned': sorted(plan.owned), 'snapshot': plan.current}, sort_keys=True) + '\n')
+
+
+def _complete_other(host, journal, check_mode):
+    """Complete an interrupted run on another kdamond than this run's: its writes, the
+    restart of the kdamonds it had stopped, its commit.  Returns the steps."""
+    current = read_tree(host)
+    states = _kdamond_states(host, current)
+    writes = plan_writes(current, intended(current, journal))
+    steps = list(writes) + [('kdamonds/%d/state' % i, 'on') for i in journal['restarts'] if states.get(i) == 'off']
+    if states.get(journal['kdamond']) == 'on':
+        steps.append(('kdamonds/%d/state' % journal['kdamond'], journal['keyword']))
+    if check_mode:
+        return steps
+    try:
+        for rel, value in steps:
+            host.write(rel, value)
+    except DamonError as err:
+        note = _restore(host, journal['snapshot'], [i for i in journal['restarts'] if states.get(i) == 'on'])
+        remove_state_file(journal_path(host))
+        raise _append_note(err, 'completing an interrupted kernel.damon run on kdamond %d failed; %s'
+                           % (journal['kdamond'], note)) from None
+    host.record_managed(_still_there(host, host.managed() | set(journal['owned']) | {journal['kdamond']}))
+    remove_state_file(journal_path(host))
+    return steps
+
+
+def _still_there(host, indexes):
+    return {index for index in indexes if host.is_dir('kdamonds/%d' % index)}
+
+
+def _interrupted(host, index, check_mode):
+    """(journal of an interrupted run on kdamond index, steps that complete one on another
+    kdamond, warning)."""
+    journal = load_journal(host)
+    if journal is None:
+        return None, [], None
+    if journal.get('stale'):
+        if not check_mode:
+            remove_state_file(journal_path(host))
+        return None, [], None
+    kdamond = index if journal['kdamond'] is None else journal['kdamond']
+    warning = ('a kernel.damon run on kdamond %d was interrupted before its commit%s; this run completes it'
+               % (kdamond, ' (%s: %s)' % (host.shown(journal_path(host)), journal['problem'])
+                  if journal.get('problem') else ''))
+    if kdamond == index:
+        return journal, [], warning
+    return None, _complete_other(host, journal, check_mode), warning
 
 
 def _converge(host, index, build, describe, check_mode=False, want_running=None, take_over=False,
@@ -817,7 +961,8 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
         raise DamonUnavailableError('%s does not exist: this kernel has no DAMON sysfs interface '
                                     '(CONFIG_DAMON_SYSFS)' % host.shown(host.admin))
     with host.lock(create=not check_mode):
-        stage, plan = _read_and_plan(host, index, build, take_over, want_running, goals_only)
+        journal, steps, interrupted = _interrupted(host, index, check_mode)
+        stage, plan = _read_and_plan(host, index, build, take_over, want_running, goals_only, journal)
         if plan.restarts and not stop_kdamonds:
             raise DamonConflictError(
                 'kdamond %d does not exist yet and nr_kdamonds can only grow while no kdamond runs '
@@ -833,14 +978,24 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
             prefix = [(plan.kdamond + '/state', 'update_tuned_intervals')]
             if not check_mode:
                 host.write(plan.kdamond + '/state', 'update_tuned_intervals')
-                stage, plan = _read_and_plan(host, index, build, take_over, want_running, goals_only)
-        steps = prefix + plan.steps(host)
+                stage, plan = _read_and_plan(host, index, build, take_over, want_running, goals_only, journal)
+        own_steps = plan.steps(host)
+        steps += prefix + own_steps
         if not check_mode:
-            if steps:
-                _apply(host, plan)
-            if int(plan.desired.get('kdamonds/%d/contexts/nr_contexts' % index, '0')) > 0:
-                host.record_managed(index)
-        warnings = list(stage.warnings)
+            if own_steps:
+                _write_journal(host, plan)
+                try:
+                    _apply(host, plan)
+                except DamonError:
+                    if read_tree(host) == plan.current:
+                        remove_state_file(journal_path(host))   # restored: nothing is pending
+                    raise
+            configured = int(plan.desired.get('kdamonds/%d/contexts/nr_contexts' % index, '0')) > 0
+            host.record_managed(_still_there(host, plan.owned | ({index} if configured else set())))
+            if journal or own_steps:
+                remove_state_file(journal_path(host))
+        warnings = [interrupted] if interrupted else []
+        warnings += stage.warnings
         if plan.restarts:
             warnings.append('kdamonds %s were stopped and restarted to grow nr_kdamonds; their stats and '
                             'quota tuning started again from zero' % ', '.join(map(str, plan.restarts)))
@@ -1017,9 +1172,11 @@ def feed_quota_goal(host, kdamond, scheme, goal, value=None, fed_pid=None):
     """The score feeder's write: a user_input goal's current_value, then
     commit_schemes_quota_goals, under the collection lock.
 
-    Written only when the staged current_value differs from value, or when the kdamond's
-    pid is not fed_pid (it was restarted since the last feed).  Never a full commit, which
-    would restart DAMON's aggregation schedule.  value None feeds the goal's target_value,
+    Written on every call, whatever current_value stages: a staged value may never have
+    been committed (a feed killed between its two writes), and the caller calls only when
+    its own record of what it fed, or the kdamond's pid, says so.  fed_pid is kept for
+    callers and ignored.  Never a full commit, which would restart DAMON's aggregation
+    schedule.  value None feeds the goal's target_value,
     so the tuner holds the quota where it is.  A kdamond that does not exist or is off is
     left alone (state says which).  Returns {'state', 'pid', 'value', 'target', 'written',
     'sysfs_writes'}.
@@ -1041,8 +1198,14 @@ def feed_quota_goal(host, kdamond, scheme, goal, value=None, fed_pid=None):
             return result
         result['pid'] = int(host.read(kdamond_dir + '/pid'))
         if kdamond not in host.managed():
-            raise DamonConflictError('kdamond %d is not recorded in %s, so another tool or an operator owns it; '
-                                     'nothing was fed' % (kdamond, host.shown(host.managed_path)))
+            raise DamonConflictError('kdamond %d is not recorded in %s as configured by kernel.damon in this '
+                                     'boot, so another tool or an operator owns it; nothing was fed'
+                                     % (kdamond, host.shown(host.managed_path)))
+        journal = load_journal(host)
+        if journal is not None and not journal.get('stale'):
+            raise DamonConflictError('a kernel.damon run was interrupted before its commit (%s); the next run of '
+                                     'a module, or the boot unit, completes it; nothing was fed'
+                                     % host.shown(journal_path(host)))
         if not host.is_dir(goal_dir):
             raise DamonConflictError('kdamond %d has no goal %d in scheme %d to feed' % (kdamond, goal, scheme))
         metric_file = goal_dir + '/target_metric'
@@ -1053,13 +1216,12 @@ def feed_quota_goal(host, kdamond, scheme, goal, value=None, fed_pid=None):
         result['target'] = int(host.read(goal_dir + '/target_value'))
         result['value'] = result['target'] if value is None else value
         first = len(host.writes)
-        if host.read(goal_dir + '/current_value') != str(result['value']) or result['pid'] != fed_pid:
-            host.write(goal_dir + '/current_value', result['value'])
-            host.write(kdamond_dir + '/state', 'commit_schemes_quota_goals')
-            result['written'] = True
-            result['state'] = host.read(kdamond_dir + '/state')
-            if result['state'] != 'on':
-                raise DamonError('writing commit_schemes_quota_goals to %s stopped kdamond %d'
-                                 % (host.shown(host.admin_path(kdamond_dir + '/state')), kdamond))
+        host.write(goal_dir + '/current_value', result['value'])
+        host.write(kdamond_dir + '/state', 'commit_schemes_quota_goals')
+        result['written'] = True
+        result['state'] = host.read(kdamond_dir + '/state')
+        if result['state'] != 'on':
+            raise DamonError('writing commit_schemes_quota_goals to %s stopped kdamond %d'
+                             % (host.shown(host.admin_path(kdamond_dir + '/state')), kdamond))
         result['sysfs_writes'] = host.writes[first:]
     return result

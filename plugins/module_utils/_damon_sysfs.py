@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import re
+import stat
 import time
 
 ADMIN_DIR = 'sys/kernel/mm/damon/admin'
@@ -179,6 +180,108 @@ def _since(version):
     return 'Linux %d.%d' % version[:2]
 
 
+# ---------------------------------------------------------------- root's own files
+
+STATE_FILE_LIMIT = 1 << 20
+
+
+def _os_problem(err):
+    return '%s (%s)' % (errno.errorcode.get(err.errno, str(err.errno)), os.strerror(err.errno))
+
+
+def _not_private(info, is_type, what):
+    """Why a file the collection keeps as root cannot be trusted, or None: only root (or the
+    user running this, in tests) may own it and only its owner may write it."""
+    if not is_type(info.st_mode):
+        return 'not %s' % what
+    if info.st_uid not in (0, os.geteuid()):
+        return 'owned by uid %d, not root' % info.st_uid
+    if info.st_mode & 0o022:
+        return 'writable by group or others (mode %04o)' % stat.S_IMODE(info.st_mode)
+    return None
+
+
+def open_private_dir(path, mode=0o700):
+    """An O_DIRECTORY descriptor of one of the collection's directories: created with mode
+    when missing, never reached through a symlink, refused when another user owns it or may
+    write to it.  Raises OSError, or DamonError naming the directory."""
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o755)
+    try:
+        os.mkdir(path, mode)
+        created = True
+    except FileExistsError:
+        created = False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if created:
+        os.fchmod(fd, mode)     # whatever the umask
+    problem = _not_private(os.fstat(fd), stat.S_ISDIR, 'a directory')
+    if problem:
+        os.close(fd)
+        raise DamonError('%s is %s; kernel.damon keeps its lock and state only in a directory of root\'s '
+                         'that no one else may write (remove it: kernel.damon creates it again)' % (path, problem))
+    return fd
+
+
+def read_state_file(path, limit=STATE_FILE_LIMIT):
+    """(text, None), (None, None) when absent, or (None, why it cannot be used): a state
+    file is a root-owned regular file, not a symlink, of at most limit bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, None
+    except OSError as err:
+        return None, 'cannot open it: %s' % _os_problem(err)
+    try:
+        problem = _not_private(os.fstat(fd), stat.S_ISREG, 'a regular file')
+        if problem:
+            return None, 'it is %s' % problem
+        data = os.read(fd, limit + 1)
+    except OSError as err:
+        return None, 'cannot read it: %s' % _os_problem(err)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None, 'it is larger than %d bytes' % limit
+    try:
+        return data.decode('utf-8'), None
+    except UnicodeDecodeError:
+        return None, 'it is not UTF-8 text'
+
+
+def write_state_file(path, text):
+    """Replace a state file whole: a temporary file in the same root-only directory, fsync,
+    rename, fsync of the directory; mode 0644 whatever the umask (the score feeder, an
+    unprivileged user, reads it)."""
+    dir_fd = open_private_dir(os.path.dirname(path), 0o755)
+    name = os.path.basename(path)
+    try:
+        fd = os.open(name + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                     dir_fd=dir_fd)
+        try:
+            os.fchmod(fd, 0o644)
+            os.write(fd, text.encode('utf-8'))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(name + '.tmp', name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_state_file(path):
+    dir_fd = open_private_dir(os.path.dirname(path), 0o755)
+    try:
+        os.unlink(os.path.basename(path), dir_fd=dir_fd)
+        os.fsync(dir_fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
 # ---------------------------------------------------------------- host
 
 class Host:
@@ -204,7 +307,9 @@ class Host:
         self.root = root
         self.admin = self.path(ADMIN_DIR)
         self.state_dir = state_dir or self.path('var/lib/kernel-damon')
-        self.lock_path = lock_path or self.path('run/lock/kernel-damon.lock')
+        # Not /run/lock: it is world-writable, so any user could plant a symlink there or
+        # hold flock() on a file he can open.  /run/kernel-damon is root's alone.
+        self.lock_path = lock_path or self.path('run/kernel-damon/lock')
         self.release = release or os.uname().release
         self.version = kernel_version(self.release)
         self.sleep = sleep
@@ -382,8 +487,23 @@ class Host:
     def _open_lock(self):
         """A descriptor of the lock file, closed after unlocking.  The score feeder, which may
         not open root's files, overrides this with one that systemd opened for it."""
-        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
-        return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            dir_fd = open_private_dir(os.path.dirname(self.lock_path))
+            try:
+                fd = os.open(os.path.basename(self.lock_path),
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600,
+                             dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as err:
+            raise DamonError('locking %s failed: %s' % (self.shown(self.lock_path), _os_problem(err))) from None
+        problem = _not_private(os.fstat(fd), stat.S_ISREG, 'a regular file')
+        if problem:
+            os.close(fd)
+            raise DamonError('locking %s failed: it is %s; only a root-owned regular file in a directory of '
+                             "root's is used as the lock (remove it: kernel.damon creates it again)"
+                             % (self.shown(self.lock_path), problem))
+        return fd
 
     def set_lock_timeout(self, seconds):
         """The lock_timeout option: how long lock() waits for another writer."""
@@ -432,31 +552,80 @@ class Host:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    # -- ownership registry
+    # -- ownership registry: which kdamonds this collection configured, in this boot
     @property
     def managed_path(self):
         return os.path.join(self.state_dir, 'managed.json')
 
-    def managed(self):
-        try:
-            with open(self.managed_path, 'r', encoding='utf-8') as handle:
-                data = json.load(handle)
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as err:
-            raise DamonError('cannot read %s: %s' % (self.shown(self.managed_path), err)) from None
-        return {int(index) for index in data.get('kdamonds', [])}
+    def boot_id(self):
+        """This boot's id (random per boot), None where the kernel has none.  The score
+        feeder, whose sandbox hides /proc/sys, overrides it with a descriptor systemd passed."""
+        text = self.read_host_file('proc/sys/kernel/random/boot_id')
+        return text.strip() if text else None
 
-    def record_managed(self, index):
-        indexes = self.managed()
-        if index in indexes:
+    def boot_time(self):
+        """The boot's wall-clock time in seconds (btime of /proc/stat), or None."""
+        for line in (self.read_host_file('proc/stat') or '').splitlines():
+            if line.startswith('btime '):
+                return _plain_int(line[6:])
+        return None
+
+    def kdamond_identity(self, index):
+        """The inode of kdamonds/<index>: writing nr_kdamonds makes every kdamond directory
+        anew, so another tool's `damo start` after ours gives a new one."""
+        try:
+            return os.stat(self.admin_path('kdamonds/%d' % index)).st_ino
+        except OSError:
+            return None
+
+    def ownership(self):
+        """({index: inode or None}, problem): the kdamonds recorded as configured by this
+        collection in this boot.  A file that cannot be read or has the wrong shape means
+        "nothing is ours" (problem says why), so that writers refuse configured kdamonds
+        until take_over: true claims them and writes the file anew; it never raises."""
+        text, problem = read_state_file(self.managed_path)
+        if text is None:
+            return {}, problem
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            return {}, 'it is not JSON (%s)' % err
+        if isinstance(data, dict) and data.get('version') == 2:
+            records = data.get('kdamonds')
+            if not isinstance(records, dict) or not all(
+                    re.match(r'^[0-9]{1,9}$', key) and isinstance(value, dict)
+                    and (value.get('ino') is None or _plain_int(value.get('ino')) is not None)
+                    for key, value in records.items()):
+                return {}, 'its "kdamonds" is not a map of kdamond indexes to records'
+            if data.get('boot_id') != self.boot_id():
+                return {}, None     # recorded in an earlier boot: nothing is ours until configured again
+            return {int(key): value.get('ino') for key, value in records.items()}, None
+        if isinstance(data, dict) and isinstance(data.get('kdamonds'), list) and all(
+                _plain_int(index) is not None for index in data['kdamonds']):
+            # Written by kernel.damon 0.1 (no boot id): trusted when written in this boot.
+            booted = self.boot_time()
+            if booted is not None and os.stat(self.managed_path).st_mtime < booted:
+                return {}, None
+            return {int(index): None for index in data['kdamonds']}, None
+        return {}, 'it is not a kernel.damon ownership record ({"version": 2, "boot_id": ..., "kdamonds": {...}})'
+
+    def managed(self):
+        """Indexes of the kdamonds this collection configured in this boot, whose directory
+        nobody has made anew since."""
+        records, unused = self.ownership()
+        return {index for index, ino in records.items()
+                if ino is None or ino == self.kdamond_identity(index)}
+
+    def record_managed(self, indexes):
+        """Record indexes, and only them, as ours in this boot; no write when nothing changed."""
+        records, problem = self.ownership()
+        wanted = {index: self.kdamond_identity(index) for index in sorted(indexes)}
+        exists = os.path.lexists(self.managed_path)
+        if (records == wanted and problem is None and exists) or not (wanted or exists):
             return
-        os.makedirs(self.state_dir, exist_ok=True)
-        temporary = self.managed_path + '.tmp'
-        with open(temporary, 'w', encoding='utf-8') as handle:
-            json.dump({'kdamonds': sorted(indexes | {index})}, handle)
-            handle.write('\n')
-        os.replace(temporary, self.managed_path)
+        write_state_file(self.managed_path, json.dumps(
+            {'version': 2, 'boot_id': self.boot_id(),
+             'kdamonds': {str(index): {'ino': ino} for index, ino in wanted.items()}}, sort_keys=True) + '\n')
 
 
 def parse_node_list(text):

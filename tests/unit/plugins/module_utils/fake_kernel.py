@@ -16,7 +16,7 @@ import errno
 import os
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    ACTIONS, FILTER_TYPES, GOAL_METRICS, Host, kernel_version)
+    ACTIONS, FILTER_TYPES, GOAL_METRICS, Host, kernel_version, read_tree)
 
 
 class RO(str):
@@ -125,7 +125,10 @@ class FakeHost(Host):
             modules = {'damon_reclaim': False, 'damon_lru_sort': False}
             if self.kernel >= (7, 0):
                 modules['damon_stat'] = False
-        files = {'proc/iomem': IOMEM, 'proc/pressure/memory':
+        self.generation = 0          # kdamond directories made so far (their identity)
+        self.applied = {}            # 'kdamonds/N': the staged tree it took in at on/commit
+        files = {'proc/sys/kernel/random/boot_id': 'b0b0b0b0-0000-4000-8000-000000000001\n',
+                 'proc/iomem': IOMEM, 'proc/pressure/memory':
                  'some avg10=0.00 avg60=0.00 avg300=0.00 total=170\n'
                  'full avg10=0.00 avg60=0.00 avg300=0.00 total=170\n',
                  'sys/devices/system/node/has_memory': nodes + '\n'}
@@ -166,6 +169,21 @@ class FakeHost(Host):
             else:
                 os.chmod(child, 0o600)
                 os.unlink(child)
+
+    def reboot(self):
+        """What a reboot leaves: a new boot id and an empty DAMON tree; files kept."""
+        with open(self.path('proc/sys/kernel/random/boot_id'), 'w', encoding='utf-8') as handle:
+            handle.write('b0b0b0b0-0000-4000-8000-%012d\n' % (self.generation + 2))
+        self._remove(self.admin_path('kdamonds'))
+        self._build(self.admin, {'kdamonds': {'nr_kdamonds': '0'}})
+
+    def listdir(self, rel):
+        return [name for name in super().listdir(rel) if not name.startswith('.')]
+
+    def kdamond_identity(self, index):
+        # A counter, not the inode: a temp file system may hand a freed inode out again.
+        path = self.admin_path('kdamonds/%d/.generation' % index)
+        return int(open(path).read()) if os.path.exists(path) else None
 
     def snapshot(self):
         """Every file below the root, byte for byte, with its mode (but the empty lock file)."""
@@ -234,6 +252,10 @@ class FakeHost(Host):
         child = CHILDREN[os.path.basename(directory)]
         for index in range(count):
             self._build(os.path.join(path, str(index)), child(self.kernel))
+            if name == 'nr_kdamonds':
+                self.generation += 1
+                with open(os.path.join(path, str(index), '.generation'), 'w', encoding='utf-8') as handle:
+                    handle.write(str(self.generation))
         self._put(os.path.join(path, name), str(count))
 
     def running(self):
@@ -247,6 +269,7 @@ class FakeHost(Host):
                 raise _error(errno.EBUSY)
             self._check_context(kdamond)
             self._set_running(kdamond, True)
+            self.applied[kdamond] = read_tree(self, kdamond)
         elif keyword == 'off':
             if not on:
                 raise _error(errno.EINVAL)
@@ -266,6 +289,14 @@ class FakeHost(Host):
                     self._set_running(kdamond, False)
                 if self.commit_stops:
                     self._set_running(kdamond, False)
+            if keyword in ('commit', 'commit_schemes_quota_goals') and self._get(kdamond + '/state') == 'on':
+                staged = read_tree(self, kdamond)
+                if keyword == 'commit':
+                    self.applied[kdamond] = staged
+                else:
+                    self.applied[kdamond] = dict(
+                        {rel: value for rel, value in self.applied.get(kdamond, {}).items() if '/quotas/goals/' not in rel},
+                        **{rel: value for rel, value in staged.items() if '/quotas/goals/' in rel})
             if keyword == 'update_schemes_effective_quotas':
                 self._fill_effective_quotas(kdamond)
             if keyword == 'update_tuned_intervals':

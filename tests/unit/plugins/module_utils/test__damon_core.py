@@ -136,7 +136,7 @@ def test_create_writes_scheme_and_starts(host):
     assert G0 + '/target_value=500' in writes
     assert result['kdamond'] == {'index': 0, 'state': 'on', 'pid': 4242}
     assert host.read(S0 + '/quotas/bytes') == str(2 ** 30)
-    assert json.load(open(host.managed_path)) == {'kdamonds': [0]}
+    assert host.managed() == {0}
 
 
 def test_second_run_writes_nothing(host):
@@ -254,7 +254,8 @@ def test_ownership_refuses_an_unmanaged_configured_kdamond(host):
     before, writes = host.snapshot(), list(host.writes)
     with pytest.raises(DamonConflictError) as err:
         ensure_scheme(host, scheme())
-    assert 'kdamond 0 is configured but not recorded in /var/lib/kernel-damon/managed.json' in str(err.value)
+    assert ('kdamond 0 is configured, but it is not recorded in /var/lib/kernel-damon/managed.json as configured by '
+            'kernel.damon in this boot' in str(err.value))
     assert 'take_over: true' in str(err.value)
     assert host.snapshot() == before and host.writes == writes
     assert ensure_scheme(host, scheme(take_over=True))['changed']
@@ -265,7 +266,7 @@ def test_empty_kdamond_dirs_may_be_claimed(host):
     host.write('kdamonds/nr_kdamonds', 2)
     result = ensure_scheme(host, scheme(kdamond=1))
     assert result['kdamond']['state'] == 'on'
-    assert json.load(open(host.managed_path)) == {'kdamonds': [1]}
+    assert host.managed() == {1}
 
 
 def test_exclusive_module_refusal_names_the_option(make_host):

@@ -63,13 +63,15 @@ def test_feeds_value_then_commits_goals_only(host):
     assert kdamond_pid(host, 0) == pid
 
 
-def test_same_value_same_pid_writes_nothing(host):
+def test_a_staged_value_that_was_never_committed_is_committed(host):
+    """A feed killed between its current_value write and its commit leaves the value staged
+    only; the next feed of that value must commit it, not take the staged file for applied."""
     user_input_scheme(host)
     pid = feed_quota_goal(host, 0, 0, 0, 4000)['pid']
-    before = host.snapshot()
-    result = feed_quota_goal(host, 0, 0, 0, '4000', fed_pid=pid)
-    assert not result['written'] and result['sysfs_writes'] == []
-    assert host.snapshot() == before
+    host.write(G0 + '/current_value', 5000)     # killed here, before the commit
+    host.writes.clear()
+    result = feed_quota_goal(host, 0, 0, 0, 5000, fed_pid=pid)
+    assert result['written'] and result['sysfs_writes'] == feeds(5000)
 
 
 def test_restarted_kdamond_is_fed_again(host):
