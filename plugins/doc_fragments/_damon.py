@@ -25,11 +25,17 @@ options:
   take_over:
     description:
       - Allow writing to a kdamond that this collection did not configure.
-      - A kdamond that has contexts or is running, and whose index is not recorded in
-        C(/var/lib/kernel-damon/managed.json), belongs to someone else (for example C(damo)
-        or an operator). Without O(take_over=true), the module fails instead of changing it.
-      - Once the module has configured the kdamond, the index is recorded and later runs no
-        longer need this option.
+      - A kdamond that has contexts or is running, and that is not recorded in
+        C(/var/lib/kernel-damon/managed.json) as configured by this collection in this boot,
+        belongs to someone else (for example C(damo) or an operator). Without
+        O(take_over=true), the module fails instead of changing it.
+      - Once the module has configured the kdamond, the kdamond is recorded with the boot's id
+        and its directory, and later runs in the same boot no longer need this option. After a
+        reboot, or after another tool wrote C(nr_kdamonds) (which makes every kdamond directory
+        anew), a configured kdamond is foreign again; the boot unit of the role
+        C(kernel.damon.damos_autotune) configures its kdamond again at boot.
+      - An ownership record that cannot be read or has the wrong shape means that nothing is
+        ours; O(take_over=true) claims the kdamond and writes the record anew.
     type: bool
     default: false
   lock_timeout:
@@ -45,15 +51,21 @@ requirements:
   - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
   - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable and writable by root only
 notes:
-  - The module writes only below C(/sys/kernel/mm/damon/admin/kdamonds/), records the kdamond
-    indexes it configured in C(/var/lib/kernel-damon/managed.json), and holds an exclusive
-    C(flock) on C(/run/lock/kernel-damon.lock) from reading to committing, so that it never
-    interleaves with another writer of this collection.
+  - The module writes only below C(/sys/kernel/mm/damon/admin/kdamonds/), records the kdamonds
+    it configured in C(/var/lib/kernel-damon/managed.json), and holds an exclusive C(flock) on
+    C(/run/kernel-damon/lock) (a directory only root may write) from reading to committing, so
+    that it never interleaves with another writer of this collection and no other user can hold
+    it up.
+  - Before its first write below a running kdamond, a run records what it will write in
+    C(/var/lib/kernel-damon/pending.json) and removes it after its commit. If a run is
+    interrupted in between (killed, a controller timeout), the next run of any module, or the
+    boot unit, completes it with a commit; the feeder of the role does not feed until then.
   - A value file is written only when its value differs, and an C(nr_*) file only when the
     number of entries changes, because the kernel recreates every directory below an C(nr_*)
     file with default values. All options are validated before the first write.
   - DAMON sysfs files hold staged input, not what the kdamond runs. The module treats
-    "sysfs equals the desired state" as converged and commits after every change.
+    "sysfs equals the desired state, and no run was interrupted before its commit" as
+    converged and commits after every change.
   - The kernel's DAMON sysfs lock is global; while another tool holds it, reads and writes
     fail with C(EBUSY). The module retries those with a bounded backoff.
   - DAMON settings do not survive a reboot.

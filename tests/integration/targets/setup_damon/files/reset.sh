@@ -24,6 +24,6 @@ while [ "$i" -lt "$n" ]; do
   i=$((i + 1))
 done
 echo 0 > $A/nr_kdamonds
-rm -rf /var/lib/kernel-damon
+rm -rf /var/lib/kernel-damon /run/kernel-damon /run/lock/kernel-damon.lock
 p=/sys/module/damon_stat/parameters/enabled
 if [ -e $p ] && [ "$(cat $p)" != Y ]; then echo Y > $p; fi
