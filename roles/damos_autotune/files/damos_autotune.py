@@ -15,7 +15,13 @@ This file reads the score, validates it and decides.
 
 `feed` runs as the unprivileged score user, so the score is read with that user's rights.
 The DAMON files it needs are root's (0600): systemd opens them for it (OpenFile=), and they
-are all it can write.  Its settings are in SETTINGS; the stored scheme in CONFIG.
+are all it can write.  Its settings are in SETTINGS, root's too (the score command may hold
+a secret), also handed over by systemd; the stored scheme is in CONFIG.
+
+Nothing may fail silently: the units keep LogLevelMax=notice, so every error is logged at
+<3>, an unexpected exception included (main()).  A score that does not come (a score file
+on a hung mount) is bounded by a deadline like a score command, so that the freeze still
+happens; a daemon pings systemd's watchdog, and a timer tick has a TimeoutStartSec=.
 
 A tick is cheap when nothing changed: it reads the score (a daemon only stats an unchanged
 score file) and the kdamond's pid (from the descriptor systemd passed) and stops.  Only a
@@ -49,6 +55,11 @@ _NEEDED_FILES = frozenset(('state', 'pid', 'target_value', 'current_value'))
 # Journal priorities (SyslogLevelPrefix): the units keep LogLevelMax=notice, so an idle
 # tick logs nothing, not even systemd's own "Starting"/"Finished" lines.
 ERR, WARNING, NOTICE = 3, 4, 5
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+# The most of a settings file read through its descriptor.
+MAX_SETTINGS_BYTES = 1 << 16
+# Rounds of end_descendants(): each kills the processes that the last one orphaned.
+MAX_KILL_ROUNDS = 16
 
 
 def log(priority, message):
@@ -66,7 +77,9 @@ class Settings:
 
     def __init__(self, text):
         values = {}
-        for line in text.splitlines():
+        # Only "\n" ends a line: str.splitlines() would also split a score file path at
+        # "\r" or "\x85", and the rest of it would be read as a setting of its own.
+        for line in text.split('\n'):
             if line and not line.startswith('#'):
                 name, unused, value = line.partition('=')
                 values[name.strip()] = value
@@ -138,7 +151,7 @@ def read_file(path):
 
 def run_command(argv, timeout):
     """The score command's standard output (its first MAX_SCORE_BYTES + 1 bytes); its time
-    is when it started."""
+    is when it started.  Whatever it started dies with it (end_descendants)."""
     import selectors
     import signal
     import subprocess
@@ -171,6 +184,7 @@ def run_command(argv, timeout):
         except OSError:
             pass
         proc.wait()
+    end_descendants()
     if len(data) > MAX_SCORE_BYTES:
         return Reading(data, time_ns=started)
     if code is None:
@@ -180,9 +194,115 @@ def run_command(argv, timeout):
     return Reading(data, time_ns=started)
 
 
-def read_score(settings):
+def _children(parent):
+    """The pids whose parent is `parent` (/proc/PID/stat: the field after the command's
+    closing parenthesis is the state, then the ppid)."""
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name, 'rb') as handle:
+                fields = handle.read(512).rpartition(b')')[2].split()
+        except OSError:
+            continue    # gone meanwhile
+        if len(fields) > 1 and fields[1] == b'%d' % parent:
+            found.append(int(name))
+    return found
+
+
+def end_descendants():
+    """SIGKILL and reap every process the score command left behind, in its process group or
+    not (setsid, a double fork).  The feeder is their child subreaper (guard_score_command()), so
+    each of them is its child or, once its parent is killed, becomes one: a few rounds of
+    "kill and reap the children" end them all.  Bounded: a process that does not die from
+    SIGKILL (blocked in the kernel) is left to the unit's TimeoutStartSec= or WatchdogSec=."""
+    import signal
+
+    for unused in range(MAX_KILL_ROUNDS):
+        children = _children(os.getpid())
+        if not children:
+            return
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _stat(path):
+    return os.stat(path)
+
+
+NO_ANSWER = object()
+
+
+class Deadline:
+    """Runs a blocking call (a stat() or read of the score file) on one thread that lives as
+    long as the feeder, and waits for it at most `timeout` seconds: a score file on a hung
+    mount (NFS, FUSE) must not hold up the tick, and with it the freeze at the target.  One
+    handover per call (two locks), no thread per tick.  A call that did not return in time
+    may never return: until it does, every call answers NO_ANSWER at once."""
+
+    def __init__(self, timeout):
+        import threading
+
+        self.timeout = timeout
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job = self._answer = None
+        # time.monotonic() when the call that has not returned yet was handed over.
+        self.late_since = None
+        threading.Thread(target=self._serve, name='damos-autotune-reader', daemon=True).start()
+
+    def _serve(self):
+        import signal
+
+        # Every signal for the main thread: its wait for the lock ends with SIGALRM.
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        while True:
+            self._go.acquire()
+            function, argument = self._job
+            try:
+                self._answer = (function(argument), None)
+            except Exception as err:    # handed back to the caller
+                self._answer = (None, err)
+            self._done.release()
+
+    def call(self, function, argument):
+        """function(argument), its exception, or NO_ANSWER."""
+        if self.late_since is not None:
+            if not self._done.acquire(False):
+                return NO_ANSWER
+            self.late_since = None      # the late answer is old news
+        self._job = (function, argument)
+        self._go.release()
+        if not self._done.acquire(True, self.timeout):
+            self.late_since = time.monotonic()
+            return NO_ANSWER
+        (result, error), self._answer = self._answer, None
+        if error is not None:
+            raise error
+        return result
+
+    def silence(self):
+        """Why there is no answer, for the log."""
+        return 'no answer within %g s (waiting for one for %s)' % (
+            self.timeout, seconds(int((time.monotonic() - self.late_since) * NS)))
+
+
+def read_score(settings, deadline=None):
     if settings.score_file:
-        return read_file(settings.score_file)
+        if deadline is None:
+            return read_file(settings.score_file)
+        reading = deadline.call(read_file, settings.score_file)
+        return Reading(problem='no-answer', detail=deadline.silence()) if reading is NO_ANSWER else reading
     return run_command(settings.score_command, settings.command_timeout)
 
 
@@ -254,6 +374,14 @@ def make_host(settings, fds):
                                          'tmpfiles.d)' % self.lock_path)
             return os.dup(fds['lock'])
 
+        def boot_id(self):
+            # ProcSubset=pid hides /proc/sys from the feeder: systemd opened it (OpenFile=).
+            if 'boot_id' not in fds:
+                raise DamonConflictError('/proc/sys/kernel/random/boot_id was not passed to the feeder '
+                                         '(OpenFile= of its unit): run the kernel.damon.damos_autotune '
+                                         'role again to install the current unit')
+            return os.pread(fds['boot_id'], 64, 0).decode().strip()
+
     host = PassedFilesHost()
     # A tick must not queue behind a long Ansible run for a minute; it waits in flock()
     # itself, so that it gets the lock as soon as the run releases it, ahead of module runs
@@ -276,6 +404,8 @@ class Feeder:
         self.files = settings.files()
         # (identity, desired) of the last valid score read from the score file: see _desired().
         self.unchanged = None
+        # Bounds the stat() and read of a score file (a score command has its own timeout).
+        self.deadline = None
 
     def observe(self, reading, now):
         """What to feed: ('score', value), ('target', target), or None to keep what was fed."""
@@ -341,16 +471,19 @@ class Feeder:
         Only a score read SETTLED_NS after its last change is remembered: a rewrite within
         the file system's timestamp granularity could otherwise keep mtime and ctime."""
         settings, unchanged = self.settings, self.unchanged
+        if settings.score_file and self.deadline is None:
+            self.deadline = Deadline(settings.command_timeout)
         if unchanged is not None:
             try:
-                info = os.stat(settings.score_file)
+                info = self.deadline.call(_stat, settings.score_file)
             except OSError:
                 info = None
-            if (info is not None and file_identity(info) == unchanged[0]
+            # NO_ANSWER: read_score() below answers at once that there is no answer.
+            if (info is not None and info is not NO_ANSWER and file_identity(info) == unchanged[0]
                     and now - info.st_mtime_ns <= settings.timeout_ns):
                 return unchanged[1]
             self.unchanged = None
-        reading = read_score(settings)
+        reading = read_score(settings, self.deadline)
         desired = self.observe(reading, now)
         # observe() answers ('score', value) only for a valid, fresh score.
         if (reading.identity is not None and desired is not None and desired[0] == 'score'
@@ -463,35 +596,109 @@ def save_state(state, path=STATE):
     os.replace(temporary, path)
 
 
-def not_dumpable():
-    """Other processes of the score user (such as the score command) may not ptrace the
-    feeder for the DAMON file descriptors it holds."""
+def _prctl(option, value, why):
     import ctypes
 
-    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
-        log(WARNING, 'prctl(PR_SET_DUMPABLE, 0) failed: %s' % os.strerror(ctypes.get_errno()))
+    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
+        log(WARNING, 'prctl(%s) failed: %s' % (why, os.strerror(ctypes.get_errno())))
 
 
-def load_settings(path=SETTINGS):
-    with open(path, 'r', encoding='utf-8') as handle:
-        return Settings(handle.read())
+def guard_score_command():
+    """Before the first score command: other processes of the score user (such as the score
+    command) may not ptrace the feeder for the DAMON file descriptors it holds; and whatever
+    the command leaves behind becomes the feeder's child, for end_descendants()."""
+    _prctl(PR_SET_DUMPABLE, 0, 'PR_SET_DUMPABLE, 0')
+    _prctl(PR_SET_CHILD_SUBREAPER, 1, 'PR_SET_CHILD_SUBREAPER, 1')
 
 
-def cmd_feed(settings, environ, loop):
+def _read_fd(fd, limit):
+    data = b''
+    while len(data) <= limit:
+        chunk = os.pread(fd, limit + 1 - len(data), len(data))
+        if not chunk:
+            return data
+        data += chunk
+    raise ValueError('longer than %d bytes' % limit)
+
+
+def load_settings(fds):
+    """The settings from the descriptor systemd passed (OpenFile=): the file is root's 0600,
+    because the score command may hold a secret.  From the path when run by hand as root."""
+    if 'settings' in fds:
+        fd = fds.pop('settings')
+        try:
+            return Settings(_read_fd(fd, MAX_SETTINGS_BYTES).decode('utf-8'))
+        finally:
+            os.close(fd)    # the score command does not inherit it either (close_fds)
+    with open(SETTINGS, 'r', encoding='utf-8') as handle:
+        return Settings(handle.read(MAX_SETTINGS_BYTES))
+
+
+class Notifier:
+    """sd_notify(3) for Type=notify with WatchdogSec=, from the standard library: READY=1
+    once, WATCHDOG=1 from the tick loop.  The socket is connected once; a ping costs one
+    comparison with the clock reading the loop takes anyway, and a send() at most every
+    third of the watchdog period."""
+
+    def __init__(self, environ):
+        self.socket, self.every, self.next = None, None, 0.0
+        address = environ.get('NOTIFY_SOCKET', '')
+        usec, pid = environ.get('WATCHDOG_USEC', ''), environ.get('WATCHDOG_PID', '')
+        if hasattr(environ, 'pop'):
+            # Not for the score command: the feeder alone speaks for the unit.
+            for name in ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'):
+                environ.pop(name, None)
+        if not address.startswith(('/', '@')):
+            return
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            # "@name" is a socket in the abstract namespace.
+            sock.connect('\0' + address[1:] if address[0] == '@' else address)
+        except OSError as err:
+            sock.close()
+            log(ERR, 'cannot reach systemd at NOTIFY_SOCKET=%s: %s' % (address, err))
+            return
+        self.socket = sock
+        if usec.isdigit() and int(usec) > 0 and pid in ('', str(os.getpid())):
+            self.every = int(usec) / 3e6
+
+    def _send(self, message):
+        try:
+            self.socket.send(message)
+        except OSError as err:
+            log(ERR, 'cannot notify systemd (%s): %s' % (message.decode(), err))
+
+    def ready(self):
+        if self.socket is not None:
+            self._send(b'READY=1')
+
+    def alive(self, now):
+        """`now`: time.monotonic()."""
+        if self.every is not None and now >= self.next:
+            self.next = now + self.every
+            self._send(b'WATCHDOG=1')
+
+
+def cmd_feed(settings, fds, environ, loop):
     if settings.score_command:
-        not_dumpable()
-    feeder = Feeder(settings, passed_fds(environ), load_state())
+        guard_score_command()
+    feeder = Feeder(settings, fds, load_state(STATE))
     interval = settings.interval_ns / NS
+    notifier = None
     if loop:
         log(NOTICE, 'feeding %s to goal %d of scheme %d of kdamond %d every %s' % (
             settings.source, settings.goal, settings.scheme, settings.kdamond, seconds(settings.interval_ns)))
+        notifier = Notifier(environ)
+        notifier.ready()
     unsaved = False
     while True:
         before = dict(feeder.state)
         feeder.tick()
         if feeder.state != before:
             try:
-                save_state(feeder.state)
+                save_state(feeder.state, STATE)
                 unsaved = False
             except OSError as err:
                 # Without its state a timer-mode tick cannot tell a stale score from a new one.
@@ -500,9 +707,11 @@ def cmd_feed(settings, environ, loop):
                 unsaved = True
         if not loop:
             return 0
+        now = time.monotonic()
+        notifier.alive(now)
         if feeder.reopen:
             return REOPEN
-        time.sleep(interval - (time.monotonic() % interval))
+        time.sleep(interval - (now % interval))
 
 
 # ---------------------------------------------------------------- apply (root, at boot)
@@ -521,15 +730,39 @@ def load_config(path=CONFIG):
         return json.load(handle)
 
 
+def _kind(value):
+    return {dict: 'an object', list: 'a list', str: 'a string', bool: 'a boolean', type(None): 'null',
+            int: 'a number', float: 'a number'}.get(type(value), type(value).__name__)
+
+
+def stored_scheme(data):
+    """The damos_scheme parameters in CONFIG's JSON; ValueError saying what is wrong with
+    its shape (ensure_scheme() validates the values)."""
+    if not isinstance(data, dict):
+        raise ValueError('the file holds %s, not an object' % _kind(data))
+    scheme = data.get('scheme')
+    if not isinstance(scheme, dict):
+        raise ValueError('"scheme" is %s, not an object' % ('missing' if 'scheme' not in data else _kind(scheme)))
+    kdamond = scheme.get('kdamond')
+    if type(kdamond) is not int or kdamond < 0:
+        shown = 'missing' if 'kdamond' not in scheme else kdamond if type(kdamond) is int else _kind(kdamond)
+        raise ValueError('"scheme"."kdamond" is %s, not a kdamond index' % shown)
+    goals = scheme.get('goals')
+    if goals is not None and not (isinstance(goals, list) and all(isinstance(goal, dict) for goal in goals)):
+        raise ValueError('"scheme"."goals" is %s, not a list of objects' % _kind(goals))
+    return scheme
+
+
 def cmd_apply():
     sys.path.insert(0, LIB)
     from kernel_damon._damon_core import ensure_scheme, kdamond_pid
     from kernel_damon._damon_sysfs import DamonError, Host
 
     try:
-        params = load_config()['scheme']
-    except (OSError, ValueError, KeyError) as err:
-        log(ERR, 'cannot read the stored scheme from %s: %s' % (CONFIG, err))
+        params = stored_scheme(load_config(CONFIG))
+    except (OSError, ValueError) as err:
+        log(ERR, 'cannot re-apply the stored scheme: %s: %s; nothing changed. Run the '
+            'kernel.damon.damos_autotune role again to store it.' % (CONFIG, err))
         return 1
     host = Host(run_command=_run)
     kdamond = params['kdamond']
@@ -553,24 +786,40 @@ def cmd_apply():
 
 
 def cmd_status():
-    state = load_state()
+    state = load_state(STATE)
     sys.stdout.write(''.join('%s=%s\n' % (key, state.get(key, '-')) for key in sorted(_STATE_TYPES)))
     return 0
 
 
-def main(argv=None, environ=None):
-    argv = sys.argv[1:] if argv is None else argv
-    environ = os.environ if environ is None else environ
+def _main(argv, environ):
     if argv == ['feed'] or argv == ['feed', '--loop']:
+        fds = passed_fds(environ)
         try:
-            settings = load_settings()
+            settings = load_settings(fds)
         except (OSError, KeyError, ValueError) as err:
-            log(ERR, 'cannot read the settings in %s: %s' % (SETTINGS, err))
+            log(ERR, 'cannot read the settings in %s: %s: %s; run the kernel.damon.damos_autotune role '
+                'again to write them' % (SETTINGS, type(err).__name__, err))
             return 1
-        return cmd_feed(settings, environ, argv[1:] == ['--loop'])
+        return cmd_feed(settings, fds, environ, argv[1:] == ['--loop'])
     if argv == ['apply']:
         return cmd_apply()
     if argv == ['status']:
         return cmd_status()
     sys.stderr.write('usage: damos-autotune feed [--loop] | apply | status\n')
     return 2
+
+
+def main(argv=None, environ=None):
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    try:
+        return _main(argv, environ)
+    except Exception as err:
+        # A bare traceback would reach the journal at the units' SyslogLevel= only: at <3>,
+        # every line, so that LogLevelMax=notice keeps it and a crash loop is never silent.
+        import traceback
+
+        log(ERR, 'damos-autotune %s failed: %s: %s' % (' '.join(argv), type(err).__name__, err))
+        for line in traceback.format_exc().splitlines():
+            log(ERR, line)
+        return 1

@@ -219,14 +219,15 @@ min=0
 max=1000000000000000
 interval_ns=1000000000
 timeout_ns=10000000000
-command_timeout_ns=1000000000
+command_timeout_ns=%(command_timeout_ns)d
 score_file=%(score_file)s
 score_command=
 '''
 
 
-def settings(program, scale=1, score_file='/nonexistent'):
-    return program.Settings(SETTINGS % {'scale': scale, 'score_file': score_file})
+def settings(program, scale=1, score_file='/nonexistent', command_timeout=1.0):
+    return program.Settings(SETTINGS % {'scale': scale, 'score_file': score_file,
+                                        'command_timeout_ns': int(command_timeout * 10 ** 9)})
 
 
 @pytest.mark.parametrize('payload, scale, expected', [
@@ -323,7 +324,7 @@ def reads(tick, monkeypatch):
     """How many times the feeder opened and read the score."""
     count = []
     read_score = tick.program.read_score
-    monkeypatch.setattr(tick.program, 'read_score', lambda settings: count.append(1) or read_score(settings))
+    monkeypatch.setattr(tick.program, 'read_score', lambda *args: count.append(1) or read_score(*args))
     return count
 
 
@@ -559,3 +560,229 @@ def test_blocking_lock_gives_up_after_the_timeout_and_takes_a_freed_lock(host):
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)   # released after the feed
     finally:
         os.close(other)
+
+
+# ---------------------------------------------------------------- nothing fails silently
+
+@pytest.fixture
+def apply_on(host, tmp_path, monkeypatch):
+    """The program whose `apply` stores CONFIG in tmp_path and runs on the fake kernel (never
+    on this machine's sysfs, whatever the stored file holds)."""
+    from ansible_collections.kernel.damon.plugins.module_utils import _damon_sysfs
+
+    program = load_program()
+    monkeypatch.setattr(program, 'CONFIG', str(tmp_path / 'damos_autotune.json'))
+    monkeypatch.setattr(_damon_sysfs, 'Host', lambda **kwargs: host)
+    return program
+
+
+@pytest.mark.parametrize('stored, wrong', [
+    ('[]', 'the file holds a list, not an object'),
+    ('null', 'the file holds null, not an object'),
+    ('{"scheme": 5}', '"scheme" is a number, not an object'),
+    ('{"managed_by": "x"}', '"scheme" is missing, not an object'),
+    ('{"scheme": {"action": "pageout"}}', '"scheme"."kdamond" is missing, not a kdamond index'),
+    ('{"scheme": {"kdamond": true}}', '"scheme"."kdamond" is a boolean, not a kdamond index'),
+    ('{"scheme": {"kdamond": -1}}', '"scheme"."kdamond" is -1, not a kdamond index'),
+    ('{"scheme": {"kdamond": 0, "goals": {"metric": "user_input"}}}',
+     '"scheme"."goals" is an object, not a list of objects'),
+    ('{"scheme": {"kdamond": 0, "goals": [5]}}', '"scheme"."goals" is a list, not a list of objects'),
+    ('{"scheme": ', 'Expecting value'),
+])
+def test_apply_says_what_is_wrong_with_the_stored_scheme(apply_on, host, capsys, stored, wrong):
+    with open(apply_on.CONFIG, 'w') as handle:
+        handle.write(stored)
+    before = host.snapshot()
+    assert apply_on.main(['apply']) == 1
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 1 and logged[0].startswith('<3>cannot re-apply the stored scheme: %s: ' % apply_on.CONFIG)
+    assert wrong in logged[0] and 'Run the kernel.damon.damos_autotune role again' in logged[0]
+    assert host.snapshot() == before
+
+
+def test_a_crash_is_logged_at_err_with_its_type_and_message(monkeypatch, capsys):
+    program = load_program()
+
+    def crash():
+        raise RuntimeError('boom')
+    monkeypatch.setattr(program, 'cmd_status', crash)
+    assert program.main(['status']) == 1
+    logged = capsys.readouterr().err.splitlines()
+    assert logged[0] == '<3>damos-autotune status failed: RuntimeError: boom'
+    assert len(logged) > 2 and all(line.startswith('<3>') for line in logged)
+    assert logged[-1] == '<3>RuntimeError: boom'
+
+
+def test_settings_come_from_the_descriptor_systemd_passed(tmp_path, monkeypatch):
+    """The settings file is root's 0600 (the score command may be a secret): the feeder,
+    which runs as the score user, reads it through the descriptor of OpenFile=."""
+    program = load_program()
+    monkeypatch.setattr(program, 'SETTINGS', str(tmp_path / 'unreadable-for-the-score-user'))
+    path = tmp_path / 'settings'
+    path.write_text(SETTINGS % {'scale': 3, 'score_file': '/srv/score', 'command_timeout_ns': 10 ** 9})
+    fd = os.open(path, os.O_RDONLY)
+    os.lseek(fd, 5, os.SEEK_SET)        # wherever systemd left it
+    fds = {'settings': fd, 'lock': 99}
+    loaded = program.load_settings(fds)
+    assert (loaded.scale, loaded.score_file) == (3, '/srv/score')
+    assert fds == {'lock': 99}
+    with pytest.raises(OSError):
+        os.fstat(fd)                    # closed: the score command does not inherit it
+
+
+def test_a_score_file_path_cannot_smuggle_in_a_setting():
+    program = load_program()
+    smuggled = settings(program, score_file='/srv/score\rscore_command=["/bin/sh", "-c", "id"]')
+    assert smuggled.score_command is None
+    assert smuggled.score_file == '/srv/score\rscore_command=["/bin/sh", "-c", "id"]'
+
+
+def test_the_boot_id_comes_from_the_descriptor_systemd_passed(tmp_path):
+    from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonConflictError as Conflict
+
+    program = load_program()
+    path = tmp_path / 'boot_id'
+    path.write_text('0b1c2d3e-aaaa-bbbb-cccc-0123456789ab\n')
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        host = program.make_host(settings(program), {'boot_id': fd})
+        assert host.boot_id() == '0b1c2d3e-aaaa-bbbb-cccc-0123456789ab'
+        assert host.boot_id() == '0b1c2d3e-aaaa-bbbb-cccc-0123456789ab'      # pread: again from 0
+    finally:
+        os.close(fd)
+    with pytest.raises(Conflict, match='boot_id was not passed to the feeder'):
+        program.make_host(settings(program), {}).boot_id()
+
+
+# ---------------------------------------------------------------- a score that does not come
+
+def bounded_tick(tick, seconds=1, limit=5.0):
+    """tick(seconds), or None when it did not return within limit (real) seconds."""
+    import threading
+
+    answer = []
+    worker = threading.Thread(target=lambda: answer.append(tick(seconds)), daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(limit)
+    return (answer[0], time.monotonic() - started) if answer else (None, limit)
+
+
+def test_a_hung_score_file_still_freezes_the_quota(tick, capsys):
+    import threading
+
+    tick.settings.command_timeout = 0.5
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    release = threading.Event()
+
+    def blocked(path):
+        release.wait()
+        raise OSError(errno.EIO, 'hung mount')
+    tick.program._stat = tick.program.read_file = blocked
+    try:
+        assert bounded_tick(tick, 3)[0] == []
+        logged = capsys.readouterr().err.splitlines()
+        assert len(logged) == 1 and logged[0].startswith(
+            '<4>%s: no score (no-answer: no answer within 0.5 s' % tick.score)
+        # The read still hangs: the next ticks do not wait for it again.
+        for unused in range(2):
+            answer, took = bounded_tick(tick, 3)
+            assert answer == [] and took < 0.4
+        answer, took = bounded_tick(tick, 3)
+        assert answer == feeds(10000) and took < 0.4
+        assert 'feeding the target 10000' in capsys.readouterr().err
+    finally:
+        release.set()
+
+
+# ---------------------------------------------------------------- the score command's processes
+
+def test_the_score_commands_processes_end_with_the_tick(tmp_path):
+    """A score command that leaves a process behind in a session of its own (setsid): the
+    feeder, child subreaper, kills it before the tick ends.  In a child Python, which the
+    subreaper setting must not outlive."""
+    import subprocess
+    import sys
+
+    pidfile = tmp_path / 'left'
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'damos_autotune', 'files')
+    script = '''
+import os, sys, time
+sys.path.insert(0, %r)
+import damos_autotune as program
+program.guard_score_command()
+reading = program.run_command(['/bin/sh', '-c', 'setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! > "$1"; echo 42',
+                               'sh', %r], 5)
+left = int(open(%r).read())
+try:
+    os.kill(left, 0)
+    alive = 'alive'
+except ProcessLookupError:
+    alive = 'gone'
+print(reading.payload.decode().strip(), alive)
+''' % (os.path.abspath(path), str(pidfile), str(pidfile))
+    done = subprocess.run([sys.executable, '-I', '-c', script], capture_output=True, text=True, timeout=30,
+                          check=False)
+    try:
+        assert done.stdout.split() == ['42', 'gone'], done.stderr
+    finally:
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text()), 9)
+
+
+# ---------------------------------------------------------------- systemd's watchdog
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / 'notify'))
+    sock.settimeout(0)
+
+    def received():
+        messages = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                messages.append(sock.recv(4096).decode())
+        return messages
+    yield str(tmp_path / 'notify'), received
+    sock.close()
+
+
+def test_notify_ready_then_watchdog_at_most_every_third_of_its_period(notify_socket):
+    program = load_program()
+    address, received = notify_socket
+    environ = {'NOTIFY_SOCKET': address, 'WATCHDOG_USEC': '3000000', 'WATCHDOG_PID': str(os.getpid())}
+    notifier = program.Notifier(environ)
+    assert 'NOTIFY_SOCKET' not in environ       # not for the score command
+    notifier.ready()
+    notifier.alive(100.0)
+    notifier.alive(100.5)
+    notifier.alive(100.9)
+    notifier.alive(101.0)
+    assert received() == ['READY=1', 'WATCHDOG=1', 'WATCHDOG=1']
+
+
+def test_notify_reaches_an_abstract_socket():
+    import socket
+
+    program = load_program()
+    name = 'kernel-damon-test-%d' % os.getpid()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind('\0' + name)
+        program.Notifier({'NOTIFY_SOCKET': '@' + name}).ready()
+        assert sock.recv(64) == b'READY=1'
+
+
+def test_a_daemon_says_it_is_ready_and_alive(tick, notify_socket, tmp_path, monkeypatch):
+    program = tick.program
+    address, received = notify_socket
+    monkeypatch.setattr(program, 'STATE', str(tmp_path / 'state'))
+    tick.write('3000')
+    del tick.fds['current_value']       # not passed yet: the daemon exits to be started again
+    environ = {'NOTIFY_SOCKET': address, 'WATCHDOG_USEC': '30000000'}
+    assert program.cmd_feed(tick.settings, tick.fds, environ, loop=True) == program.REOPEN
+    assert received() == ['READY=1', 'WATCHDOG=1']

@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The damos_autotune role's checks and units, rendered by Ansible's own templar from the
+role's files: what preflight refuses, and what the units and the lock's tmpfiles.d say."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+ROLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'damos_autotune')
+LOADER = DataLoader()
+
+
+def trusted(value):
+    """The role's own files are trusted templates, as when a play runs the role."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {key: trusted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [trusted(item) for item in value]
+    return value
+
+
+def role_file(name):
+    return LOADER.load_from_file(os.path.join(ROLE, name))
+
+
+def templar(task_vars=None, **overrides):
+    variables = {}
+    for name in ('defaults/main.yml', 'vars/main.yml'):
+        variables.update(trusted(role_file(name)))
+    variables.update(ansible_managed='Ansible managed', ansible_check_mode=False, role_path=ROLE,
+                     damos_autotune_score_file='/srv/score')
+    # The user's inputs, never templates: as the play would pass them.
+    variables.update(overrides)
+    variables.update(trusted(task_vars or {}))
+    return Templar(loader=LOADER, variables=variables).copy_with_new_env(
+        searchpath=[os.path.join(ROLE, 'templates')])
+
+
+def render(template, **overrides):
+    with open(os.path.join(ROLE, 'templates', template), encoding='utf-8') as handle:
+        return templar(**overrides).template(trust_as_template(handle.read())).splitlines()
+
+
+def settings_of(lines, name):
+    return [line.partition('=')[2] for line in lines if line.startswith(name + '=')]
+
+
+def true(engine, condition):
+    return engine.evaluate_conditional(trust_as_template(str(condition)))
+
+
+# What preflight's own look-ups register on a Debian 13 host.
+REGISTERED = {'__damos_autotune_systemd': {'stat': {'exists': True, 'isdir': True}},
+              '__damos_autotune_systemd_version': {'stdout': 'systemd 257 (257.9-1~deb13u1)\n+PAM +AUDIT',
+                                                   'stdout_lines': ['systemd 257 (257.9-1~deb13u1)', '+PAM +AUDIT']}}
+
+
+def preflight(**overrides):
+    """{name: fail_msg} of the preflight asserts that fail."""
+    failed = {}
+    for task in role_file('tasks/preflight.yml'):
+        check = task.get('ansible.builtin.assert')
+        if check is None:
+            continue
+        engine = templar(task.get('vars'), **dict(REGISTERED, **overrides))
+        when = task.get('when', [])
+        if not all(true(engine, condition) for condition in (when if isinstance(when, list) else [when])):
+            continue
+        that = check['that'] if isinstance(check['that'], list) else [check['that']]
+        if not all(true(engine, condition) for condition in that):
+            failed[task['name']] = engine.template(trust_as_template(check['fail_msg']))
+    return failed
+
+
+FEEDER = 'damos-autotune-feeder.service.j2'
+APPLY = 'damos-autotune-apply.service.j2'
+
+
+# ---------------------------------------------------------------- preflight
+
+def test_a_plain_configuration_passes_preflight():
+    assert preflight() == {}
+    assert preflight(damos_autotune_score_file=None, damos_autotune_score_command=['/usr/bin/score', '--now'],
+                     damos_autotune_score_user='www-data', damos_autotune_score_user_create=False,
+                     damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': 'user@1000.service'}) == {}
+
+
+@pytest.mark.parametrize('user', ['root', '0', 0, 1000, 'Workload', 'www-data\n', 'a\nb', '-x', 'x y', 'x:y',
+                                  'a' * 33, '', '%n'])
+def test_the_score_user_must_be_a_plain_user_name(user):
+    failed = preflight(damos_autotune_score_user=user)
+    assert list(failed) == ['The score user is a plain user name other than root']
+
+
+@pytest.mark.parametrize('path', ['/tmp/score', '/var/tmp/app/score', '//tmp/score', '/tmp', 'score', './score',
+                                  '/srv/score\n', '/srv/a\nExecStartPre=/bin/sh', '/srv/a\rscore_command=["id"]',
+                                  '/srv/a\x85b', '/srv/a\u2028b', '/srv/a\x00b'])
+def test_the_score_file_must_be_an_absolute_path_the_feeder_sees(path):
+    failed = preflight(damos_autotune_score_file=path)
+    assert list(failed) == ['The score file is an absolute path that the feeder can see']
+    assert 'PrivateTmp=yes' in failed['The score file is an absolute path that the feeder can see']
+
+
+@pytest.mark.parametrize('path', ['/srv/score', '/run/app/score 1', '/var/lib/tmp/score', '/tmpfs/score',
+                                  '/srv/50%'])
+def test_a_score_file_elsewhere_passes(path):
+    assert preflight(damos_autotune_score_file=path) == {}
+
+
+@pytest.mark.parametrize('unit', ['-x.service', 'a b.service', 'app.service\nExecStartPre=/bin/sh', 'app.timer',
+                                  '%n.service', 'app', 'app.service\n', 5, 'a' * 250 + '.service'])
+def test_the_vaddr_target_unit_must_be_a_unit_name(unit):
+    failed = preflight(damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': unit})
+    assert list(failed) == ["The vaddr target's systemd unit is a unit name"]
+
+
+@pytest.mark.parametrize('unit', ['app.service', 'user@1000.service', 'app-x\\x2dy.service', 'run-u12.scope'])
+def test_unit_names_pass(unit):
+    assert preflight(damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': unit}) == {}
+
+
+def test_a_failing_preflight_does_not_show_the_score_command():
+    failed = preflight(damos_autotune_score_command='curl -H "Authorization: Bearer s3cr3t" http://app/score')
+    assert len(failed) == 1
+    message = list(failed.values())[0]
+    assert 'exactly one of damos_autotune_score_file' in message and 's3cr3t' not in message
+
+
+# ---------------------------------------------------------------- the settings, with the score command
+
+def test_the_settings_are_root_s_and_kept_out_of_logs_and_diffs():
+    task, = [task for task in role_file('tasks/install.yml') if task['name'] == 'Store the settings of the feeder']
+    assert task['ansible.builtin.template']['mode'] == '0600'
+    assert task['ansible.builtin.template']['owner'] == 'root' and task['diff'] is False
+    assert true(templar(damos_autotune_score_file=None, damos_autotune_score_command='score --token x'),
+                task['no_log'])
+    assert not true(templar(), task['no_log'])
+
+
+# ---------------------------------------------------------------- the units
+
+@pytest.mark.parametrize('template, mode', [(FEEDER, 'timer'), (FEEDER, 'daemon'), (APPLY, 'timer')])
+def test_the_units_keep_the_score_user_s_ipc_and_log_tracebacks_as_errors(template, mode):
+    lines = render(template, damos_autotune_mode=mode)
+    assert 'NoNewPrivileges=yes' in lines
+    # RemoveIPC= would delete the shared memory of a workload that runs as the score user.
+    assert not settings_of(lines, 'RemoveIPC')
+    assert settings_of(lines, 'SyslogLevel') == ['err'] and settings_of(lines, 'LogLevelMax') == ['notice']
+
+
+@pytest.mark.parametrize('overrides, limit', [
+    ({}, '33s'),                                    # 1 s score timeout + 2 s lock wait + 30 s
+    ({'damos_autotune_interval': '5s', 'damos_autotune_score_command_timeout': '10s'}, '45s'),
+    ({'damos_autotune_interval': '300ms'}, '33s'),  # 0.3 + 2 + 30, rounded up
+])
+def test_a_timer_tick_has_a_time_limit(overrides, limit):
+    lines = render(FEEDER, **overrides)
+    assert settings_of(lines, 'Type') == ['oneshot'] and settings_of(lines, 'TimeoutStartSec') == [limit]
+    assert not settings_of(lines, 'WatchdogSec')
+
+
+def test_the_daemon_has_a_watchdog():
+    lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval='100ms')
+    assert settings_of(lines, 'Type') == ['notify'] and settings_of(lines, 'NotifyAccess') == ['main']
+    # 2 x (0.1 s score timeout + 2 s lock wait + 30 s, rounded up: 33 s + the interval, rounded up: 1 s)
+    assert settings_of(lines, 'WatchdogSec') == ['68s']
+    assert settings_of(lines, 'ExecStart')[0].endswith(' feed --loop')
+
+
+@pytest.mark.parametrize('mode', ['timer', 'daemon'])
+def test_the_feeder_is_handed_its_settings_the_lock_and_the_boot_id(mode):
+    passed = settings_of(render(FEEDER, damos_autotune_mode=mode), 'OpenFile')
+    assert '/etc/kernel-damon/damos_autotune.conf:settings:read-only' in passed
+    assert '/run/kernel-damon/lock:lock:graceful' in passed
+    assert '/proc/sys/kernel/random/boot_id:boot_id:read-only' in passed
+
+
+def test_the_lock_is_root_s_alone():
+    lines = render('damos-autotune.tmpfiles.j2')
+    assert [line for line in lines if not line.startswith('#')] == [
+        'd /run/kernel-damon 0700 root root -', 'f /run/kernel-damon/lock 0600 root root -']
+    apply = render(APPLY)
+    assert settings_of(apply, 'ReadWritePaths')[0] == '/sys/kernel/mm/damon/admin /run/kernel-damon'
+
+
+def test_the_interval_reaches_the_units_as_parsed():
+    lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval=' 250ms ')
+    assert '# A tick every 0.25 s.' in lines
+    assert settings_of(render('damos-autotune-feeder.timer.j2', damos_autotune_interval='2'), 'Description') == [
+        "Feed the workload's score to the DAMOS quota goal every 2 s"]
