@@ -414,10 +414,8 @@ def _resolve_pid(host, params):
     if name == 'pid':
         pid = parse_int('pid', params['pid'], minimum=1, maximum=2 ** 31 - 1)
     elif name == 'pidfile':
-        text = host.read_host_file(params['pidfile'])
-        pid = _plain_int((text or '').strip())
-        if not pid:
-            raise DamonValidationError('pidfile', params['pidfile'], 'a readable file holding a process id')
+        # Read as root from a file a workload may write: see Host.pidfile_pid for the rules.
+        pid = host.pidfile_pid(params['pidfile'])
     else:
         pid = host.unit_main_pid(params['systemd_unit'])
     if not host.pid_exists(pid):

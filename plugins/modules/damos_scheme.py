@@ -85,6 +85,12 @@ options:
   pidfile:
     description:
       - File holding the pid of the process to monitor, read on the managed host at every run.
+      - It must be a regular file, not a symbolic link (its last component), FIFO or device, holding one decimal
+        pid in at most 32 bytes (a trailing newline is fine).
+      - The module runs as root, so it trusts the file as systemd trusts C(PIDFile=). A pidfile that only root can write
+        names any process. A pidfile owned by another user, or one that root owns but its group can write, names only
+        a process that runs as the file's owner. A world-writable pidfile is refused. The module fails before any
+        change when one of these rules is broken.
     type: path
   systemd_unit:
     description:

@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a security review found, pinned on the fake kernel: inputs that root reads or passes
+on (pidfile)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+
+import pytest
+
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonValidationError
+
+C0 = 'kdamonds/0/contexts/0'
+VADDR = {'operations': 'vaddr', 'action': 'pageout', 'pidfile': '/run/web.pid'}
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Fail instead of hanging: a FIFO blocks open() until a writer comes."""
+    def expired(signum, frame):
+        raise AssertionError('still blocked after %d s' % seconds)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def host_path(host, rel):
+    path = os.path.join(host.root, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def pidfile(host, text, uid=0, mode=0o644, rel='run/web.pid'):
+    path = host_path(host, rel)
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    os.chown(path, uid, 0)
+    os.chmod(path, mode)
+    return path
+
+
+def process_of(host, pid, uid):
+    """/proc/<pid> of a process that runs as uid (its owner, as on a real /proc)."""
+    path = host_path(host, 'proc/%d' % pid)
+    os.makedirs(path, exist_ok=True)
+    os.chown(path, uid, uid)
+
+
+def refused(host, message, params=None, check_mode=False):
+    """The run fails with a pidfile message, before any write."""
+    with deadline(5):
+        with pytest.raises(DamonValidationError) as caught:
+            ensure_scheme(host, dict(params or VADDR), check_mode=check_mode)
+    assert caught.value.option == 'pidfile'
+    assert str(caught.value).startswith("pidfile: invalid value '/run/web.pid'; accepted: ")
+    assert message in str(caught.value)
+    assert host.writes == []
+    return str(caught.value)
+
+
+# ---------------------------------------------------------------- pidfile
+
+@pytest.fixture
+def vhost(make_host):
+    return make_host('7.3.4', pids=(1234, 77))
+
+
+def test_a_fifo_pidfile_fails_at_once(vhost):
+    os.mkfifo(host_path(vhost, 'run/web.pid'), 0o600)
+    refused(vhost, 'a regular file (/run/web.pid is a FIFO)')
+    refused(vhost, 'a regular file (/run/web.pid is a FIFO)', check_mode=True)
+
+
+def test_a_device_pidfile_is_refused_without_reading_it(vhost):
+    try:
+        # /dev/null's numbers (reading /dev/zero would end in a MemoryError on the old code)
+        os.mknod(host_path(vhost, 'run/web.pid'), 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as err:
+        pytest.skip('cannot create a device node here: %s' % err)
+    refused(vhost, 'a regular file (/run/web.pid is a character device)')
+
+
+def test_a_directory_pidfile_is_refused(vhost):
+    os.makedirs(host_path(vhost, 'run/web.pid'))
+    refused(vhost, 'a regular file (/run/web.pid is a directory)')
+
+
+def test_symlinked_pidfiles_are_refused_even_dangling(vhost):
+    os.symlink('/run/gone.pid', host_path(vhost, 'run/web.pid'))
+    refused(vhost, 'a regular file, not a symbolic link')
+    os.unlink(host_path(vhost, 'run/web.pid'))
+    pidfile(vhost, '77\n', rel='run/real.pid')
+    os.symlink('real.pid', host_path(vhost, 'run/web.pid'))
+    refused(vhost, 'a regular file, not a symbolic link')
+
+
+@pytest.mark.parametrize('text, message', [
+    ('1' * 40, 'at most 32 bytes'),
+    ('77 78\n', "one process id in decimal (it holds '77 78')"),
+    ('0x4d\n', "one process id in decimal (it holds '0x4d')"),
+    ('-77\n', "one process id in decimal (it holds '-77')"),
+    ('', "one process id in decimal (it holds '')"),
+    ('4294967373\n', 'a process id from 1 to 2147483647'),
+])
+def test_pidfile_contents_are_one_pid(vhost, text, message):
+    pidfile(vhost, text)
+    refused(vhost, message)
+
+
+def test_a_missing_pidfile_is_named(vhost):
+    refused(vhost, 'an existing regular file (/run/web.pid does not exist)')
+
+
+def test_a_pidfile_its_user_can_write_names_only_that_users_processes(vhost):
+    process_of(vhost, 1234, 0)
+    process_of(vhost, 77, NOBODY)
+    pidfile(vhost, '1234\n', uid=NOBODY)
+    message = refused(vhost, '(/run/web.pid is owned by uid 65534, and process 1234 runs as uid 0)')
+    assert 'only root can write, or that names a process of the user who can' in message
+    process_of(vhost, 1234, 1000)
+    refused(vhost, '(/run/web.pid is owned by uid 65534, and process 1234 runs as uid 1000)', check_mode=True)
+    pidfile(vhost, '77\n', uid=NOBODY)
+    result = ensure_scheme(vhost, dict(VADDR))
+    assert C0 + '/targets/0/pid_target=77' in result['sysfs_writes']
+
+
+def test_writable_pidfiles_of_root_are_refused_and_a_root_only_one_is_trusted(vhost):
+    process_of(vhost, 1234, 0)
+    process_of(vhost, 77, NOBODY)
+    pidfile(vhost, '1234\n', mode=0o666)
+    refused(vhost, '(/run/web.pid is world-writable)')
+    pidfile(vhost, '77\n', uid=NOBODY, mode=0o646)
+    refused(vhost, '(/run/web.pid is world-writable)')
+    pidfile(vhost, '1234\n', mode=0o664)
+    refused(vhost, '(/run/web.pid is owned by root and group-writable)')
+    pidfile(vhost, '77\n')
+    predicted = ensure_scheme(vhost, dict(VADDR), check_mode=True)
+    assert vhost.writes == []
+    result = ensure_scheme(vhost, dict(VADDR))
+    assert result['sysfs_writes'] == predicted['sysfs_writes']
+    assert vhost.read(C0 + '/targets/0/pid_target') == '77'
