@@ -411,14 +411,19 @@ class Host:
         return text is None or 'memory' in text.split()
 
     def unit_main_pid(self, unit):
+        # Checked before systemctl runs as root: no option ('-H host'), nothing but a unit name.
+        if not isinstance(unit, str) or not _UNIT_NAME.match(unit) or len(unit) > UNIT_NAME_MAX:
+            raise DamonValidationError('systemd_unit', unit, "a unit name such as web.service (letters, digits and "
+                                       "the characters :_.@-\\ only, not starting with '-', ending in .service or "
+                                       ".scope, at most %d characters)" % UNIT_NAME_MAX)
         if self.run_command is None:
             raise DamonError('systemd_unit needs a command runner: Host(run_command=...)')
         try:
-            code, out, err = self.run_command(['systemctl', 'show', '-p', 'MainPID', '--value', unit])
+            code, out, err = self.run_command(['systemctl', 'show', '-p', 'MainPID', '--value', '--', unit])
         except OSError as exc:
             raise DamonValidationError('systemd_unit', unit, 'a systemd unit (systemctl: %s)' % exc) from None
         pid = _plain_int(out.strip()) if code == 0 else None
-        if not pid:
+        if not pid or not 0 < pid <= INT_MAX:
             raise DamonValidationError('systemd_unit', unit, 'a running systemd unit with a main process%s'
                                        % ('' if code == 0 else ' (systemctl: %s)' % err.strip()))
         return pid
@@ -533,6 +538,9 @@ class Host:
 
 
 PIDFILE_MAX = 32
+# systemd's unit name characters; UNIT_NAME_MAX is 256 with the NUL.
+_UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*\.(service|scope)\Z')
+UNIT_NAME_MAX = 255
 _FILE_TYPES = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
                (stat.S_ISDIR, 'a directory'), (stat.S_ISSOCK, 'a socket'))
 

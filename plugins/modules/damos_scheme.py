@@ -96,6 +96,9 @@ options:
     description:
       - systemd unit whose C(MainPID) is the process to monitor, resolved at every run.
         After the service restarts, the next run moves the target to the new process.
+      - A full unit name ending in C(.service) or C(.scope), such as V(web.service) or V(getty@tty1.service), made of
+        letters, digits, C(:), C(_), C(.), C(@), C(-) and backslashes only, not starting with C(-); the module checks it
+        before it runs C(systemctl show -p MainPID --value -- <unit>).
       - The module fails when the unit has no main process.
     type: str
   regions:

@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a security review found, pinned on the fake kernel: inputs that root reads or passes
-on (pidfile)."""
+on (pidfile, systemd_unit)."""
 
 from __future__ import annotations
 
@@ -151,3 +151,26 @@ def test_writable_pidfiles_of_root_are_refused_and_a_root_only_one_is_trusted(vh
     result = ensure_scheme(vhost, dict(VADDR))
     assert result['sysfs_writes'] == predicted['sysfs_writes']
     assert vhost.read(C0 + '/targets/0/pid_target') == '77'
+
+
+# ---------------------------------------------------------------- systemd_unit
+
+@pytest.mark.parametrize('unit', ['-Hroot@evil.service', '--host=evil.service', 'web', 'web.timer', 'web.service x',
+                                  'web.service\n', '../web.service', 'w/eb.service', '', 'a' * 250 + '.service'])
+def test_systemd_unit_names_are_checked_before_systemctl_runs(vhost, unit):
+    calls = []
+    vhost.run_command = lambda argv: calls.append(argv) or (0, '77\n', '')
+    for check_mode in (True, False):
+        with pytest.raises(DamonValidationError) as caught:
+            ensure_scheme(vhost, {'operations': 'vaddr', 'action': 'pageout', 'systemd_unit': unit},
+                          check_mode=check_mode)
+        assert str(caught.value).startswith('systemd_unit: invalid value %r; accepted: a unit name ' % unit)
+    assert calls == [] and vhost.writes == []
+
+
+def test_systemctl_gets_the_unit_after_the_end_of_its_options(vhost):
+    calls = []
+    vhost.run_command = lambda argv: calls.append(argv) or (0, '77\n', '')
+    for unit in ('web.service', 'getty@tty1.service', 'session-3.scope', 'user-1000.slice:x.service'):
+        ensure_scheme(vhost, {'operations': 'vaddr', 'action': 'pageout', 'systemd_unit': unit}, check_mode=True)
+        assert calls[-1] == ['systemctl', 'show', '-p', 'MainPID', '--value', '--', unit]
