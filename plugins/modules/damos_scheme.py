@@ -18,6 +18,7 @@ description:
     starts, updates online or stops the kdamond.
   - The scheme lives at C(kdamonds/<K>/contexts/0/schemes/<S>), where O(kdamond) is C(<K>) and O(scheme) is C(<S>).
     A kdamond that does not exist yet is created by growing C(nr_kdamonds); the other kdamonds keep their settings.
+    O(kdamond) may be at most the current number of kdamonds, so that kdamonds are added one at a time.
   - B(Omitted means kept.) An option left out keeps what the host has. When the kdamond,
     context or scheme is being created, an omitted option gets the creation default given in its description.
     O(goals) and O(filters), when given, are the exact list; when omitted, they are kept as they are.
@@ -30,6 +31,9 @@ description:
     behind the option (given in each description), or a string with a unit.
     Times take V(ns), V(us), V(ms), V(s), V(m) or V(h), for example V(500us) or V(1s);
     the result must be a whole number in the file's unit, so V(1500us) is an error where the file holds milliseconds.
+    Every number must fit the kernel's type of its file, checked before the first write: times, sizes, ages,
+    access rates and addresses at most 2^64-1 (unsigned long), O(quotas.weights) at most 2^32-1 (unsigned int),
+    O(filters[].target_idx) at most 2^31-1 (int).
     Sizes take V(B), V(K), V(KiB), V(M), V(MiB), V(G), V(GiB), V(T) or V(TiB), all binary
     (V(4K) is 4096 bytes), or V(max) for 2^64-1.
     Ratios take a plain integer in basis points (1/10000), V(N%) (V(0.5%) is 50 bp) or V(Nbp).
@@ -265,7 +269,7 @@ options:
         type: raw
       weights:
         description:
-          - How regions are prioritised under the quota, C(weights/), each in per-mille.
+          - How regions are prioritised under the quota, C(weights/), each in per-mille, at most 4294967295.
           - Creation default O(quotas.weights.size=0), O(quotas.weights.access_rate=10), O(quotas.weights.age=1),
             which puts the coldest memory first.
         type: dict
@@ -411,7 +415,7 @@ options:
         type: raw
       target_idx:
         description:
-          - Index of the monitoring target of a V(target) filter, C(damon_target_idx).
+          - Index of the monitoring target of a V(target) filter, C(damon_target_idx), at most 2147483647.
         type: int
       min:
         description:

@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a security review found, pinned on the fake kernel: inputs that root reads or passes
-on (pidfile, systemd_unit)."""
+on (pidfile, systemd_unit), and numbers the kernel would bound only mid-apply."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ansible_collections.kernel.damon.plugins.module_utils._damon_core import en
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonValidationError
 
 C0 = 'kdamonds/0/contexts/0'
+S0 = C0 + '/schemes/0'
 VADDR = {'operations': 'vaddr', 'action': 'pageout', 'pidfile': '/run/web.pid'}
 NOBODY = 65534
 
@@ -174,3 +175,89 @@ def test_systemctl_gets_the_unit_after_the_end_of_its_options(vhost):
     for unit in ('web.service', 'getty@tty1.service', 'session-3.scope', 'user-1000.slice:x.service'):
         ensure_scheme(vhost, {'operations': 'vaddr', 'action': 'pageout', 'systemd_unit': unit}, check_mode=True)
         assert calls[-1] == ['systemctl', 'show', '-p', 'MainPID', '--value', '--', unit]
+
+
+# ---------------------------------------------------------------- bounds before the first write
+
+PADDR = {'operations': 'paddr', 'action': 'pageout'}
+ULONG_OVER = 2 ** 64
+INT_OVER = 2 ** 31
+UINT_OVER = 2 ** 32
+
+
+@pytest.mark.parametrize('params, option, accepted', [
+    # durations: unsigned long files
+    ({'intervals': {'update': ULONG_OVER}}, 'intervals.update', 'at most 18446744073709551615 us'),
+    ({'intervals': {'update': '6000000000h'}}, 'intervals.update', 'at most 18446744073709551615 us'),
+    ({'apply_interval': ULONG_OVER}, 'apply_interval', 'at most 18446744073709551615 us'),
+    ({'quotas': {'reset_interval': str(ULONG_OVER)}}, 'quotas.reset_interval', 'at most 18446744073709551615 ms'),
+    ({'quotas': {'time': '6000000000000h'}}, 'quotas.time', 'at most 18446744073709551615 ms'),
+    ({'watermarks': {'interval': ULONG_OVER}}, 'watermarks.interval', 'at most 18446744073709551615 us'),
+    ({'goals': [{'metric': 'some_mem_psi_us', 'target': ULONG_OVER}]}, 'goals[0].target',
+     'at most 18446744073709551615 us'),
+    # counts of aggregation intervals and samples: unsigned long files
+    ({'access_pattern': {'age': {'max': ULONG_OVER}}}, 'access_pattern.age.max', 'at most 18446744073709551615'),
+    ({'access_pattern': {'age': {'max': '99999999999999999999h'}}}, 'access_pattern.age.max',
+     'at most 18446744073709551615'),
+    ({'access_pattern': {'access_rate': {'max': ULONG_OVER}}}, 'access_pattern.access_rate.max',
+     'at most 18446744073709551615'),
+    # weights: unsigned int files
+    ({'quotas': {'weights': {'size': UINT_OVER}}}, 'quotas.weights.size', 'an integer from 0 to 4294967295'),
+    ({'quotas': {'weights': {'access_rate': UINT_OVER}}}, 'quotas.weights.access_rate',
+     'an integer from 0 to 4294967295'),
+    ({'quotas': {'weights': {'age': UINT_OVER}}}, 'quotas.weights.age', 'an integer from 0 to 4294967295'),
+    # int files
+    ({'filters': [{'type': 'target', 'target_idx': INT_OVER}]}, 'filters[0].target_idx',
+     'an integer from 0 to 2147483647'),
+    # digits past what int() takes (4300) were a ValueError traceback
+    ({'quotas': {'size': '9' * 5000}}, 'quotas.size', 'a size in bytes'),
+    ({'intervals': {'update': '9' * 5000}}, 'intervals.update', 'an integer number of us'),
+])
+def test_numbers_are_bounded_by_their_sysfs_file_before_any_write(make_host, params, option, accepted):
+    for check_mode in (True, False):
+        host = make_host('7.3.4')
+        with pytest.raises(DamonValidationError) as caught:
+            ensure_scheme(host, dict(PADDR, **params), check_mode=check_mode)
+        assert caught.value.option == option
+        assert str(caught.value).startswith('%s: invalid value ' % option)
+        assert accepted in str(caught.value)
+        assert host.writes == []
+
+
+def test_each_file_type_takes_its_largest_value_and_refuses_one_more(make_host):
+    host = make_host('7.3.4')
+    largest = dict(PADDR, intervals={'update': ULONG_OVER - 1}, quotas={'weights': {'size': UINT_OVER - 1}},
+                   access_pattern={'age': {'max': ULONG_OVER - 1}},
+                   filters=[{'type': 'target', 'target_idx': INT_OVER - 1}])
+    ensure_scheme(host, largest)
+    assert host.read(C0 + '/monitoring_attrs/intervals/update_us') == str(ULONG_OVER - 1)
+    assert host.read(S0 + '/quotas/weights/sz_permil') == str(UINT_OVER - 1)
+    assert host.read(S0 + '/access_pattern/age/max') == str(ULONG_OVER - 1)
+    assert host.read(S0 + '/core_filters/0/damon_target_idx') == str(INT_OVER - 1)
+    before = host.snapshot()
+    for params in ({'intervals': {'update': ULONG_OVER}}, {'quotas': {'weights': {'size': UINT_OVER}}},
+                   {'access_pattern': {'age': {'max': ULONG_OVER}}},
+                   {'filters': [{'type': 'target', 'target_idx': INT_OVER}]}):
+        with pytest.raises(DamonValidationError):
+            ensure_scheme(host, dict(largest, **params))
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize('existing, kdamond, accepted', [
+    (0, 1, '0 to add the first kdamond (there is none)'),
+    (0, 500000, '0 to add the first kdamond (there is none)'),
+    (1, 2, 'an existing kdamond index (0..0) or 1 to add one'),
+])
+def test_kdamond_is_at_most_one_past_the_existing_ones(make_host, existing, kdamond, accepted):
+    for check_mode in (True, False):
+        host = make_host('7.3.4')
+        if existing:
+            ensure_scheme(host, dict(PADDR, running=False))
+            host.writes.clear()
+        with pytest.raises(DamonValidationError) as caught:
+            ensure_scheme(host, dict(PADDR, kdamond=kdamond), check_mode=check_mode)
+        assert str(caught.value) == 'kdamond: invalid value %d; accepted: %s' % (kdamond, accepted)
+        assert host.writes == []
+    # The next index adds a kdamond.
+    ensure_scheme(host, dict(PADDR, kdamond=existing, running=False))
+    assert host.read('kdamonds/nr_kdamonds') == str(existing + 1)
