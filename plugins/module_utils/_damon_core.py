@@ -716,8 +716,9 @@ def _exclusive_modules_to_stop(host, index, allowed):
     return running
 
 
-def _restore(host, snapshot, restart=()):
-    """Best effort: put the staged tree back and restart kdamonds; returns a note for errors."""
+def _restore(host, snapshot, restart=(), modules=()):
+    """Best effort: put the staged tree back, restart kdamonds and enable again the exclusive
+    modules of `modules` that are off now (the run stopped them); returns a note for errors."""
     try:
         for rel, value in plan_writes(read_tree(host), snapshot):
             host.write(rel, value)
@@ -725,8 +726,18 @@ def _restore(host, snapshot, restart=()):
             if host.read('kdamonds/%d/state' % index) != 'on':
                 host.write('kdamonds/%d/state' % index, 'on')
     except DamonError as err:
-        return 'restoring the previous configuration failed too: %s' % err
-    return 'the previous configuration was restored'
+        note = 'restoring the previous configuration failed too: %s' % err
+    else:
+        note = 'the previous configuration was restored'
+    stopped = sorted(name for name, enabled in host.exclusive_modules().items() if name in modules and not enabled)
+    if not stopped:
+        return note
+    try:
+        for name in stopped:
+            host.start_exclusive_module(name)
+    except DamonError as err:
+        return '%s, but %s, which this run stopped, stay off: %s' % (note, ', '.join(stopped), err)
+    return '%s, and %s, which this run stopped, were enabled again' % (note, ', '.join(stopped))
 
 
 class _Plan:
@@ -883,7 +894,7 @@ def _apply(host, plan):
             _append_note(err, _committed_values(plan))
             if host.read(plan.kdamond + '/state') != 'on':
                 restart.append(plan.index)
-        raise _append_note(err, _restore(host, plan.current, restart)) from None
+        raise _append_note(err, _restore(host, plan.current, restart, plan.modules)) from None
     if plan.keyword not in COMMIT_KEYWORDS:
         return
     if host.read(plan.kdamond + '/state') == 'on':

@@ -331,6 +331,9 @@ class Host:
     def stop_exclusive_module(self, name):
         self.write_value(self.exclusive_module_path(name), 'N')
 
+    def start_exclusive_module(self, name):
+        self.write_value(self.exclusive_module_path(name), 'Y')
+
     def pid_exists(self, pid):
         return pid > 0 and os.path.isdir(self.path('proc/%d' % pid))
 

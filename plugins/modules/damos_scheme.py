@@ -439,6 +439,8 @@ options:
       - Allow disabling the DAMON_STAT, DAMON_RECLAIM and DAMON_LRU_SORT kernel modules when they keep the kdamond from starting.
       - These modules run DAMON exclusively, so while one of them is enabled, writing C(on) fails with C(EBUSY).
         With this option, the module writes V(N) to C(/sys/module/damon_<name>/parameters/enabled) before starting the kdamond.
+      - If the kdamond then fails to start, the module restores the previous configuration and writes V(Y) again to
+        the modules it disabled; the error message says whether they run again or, naming them, that they stay off.
       - Without it, the module fails, naming the module that holds DAMON and this option.
     type: bool
     default: false

@@ -2,11 +2,13 @@
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a security review found, pinned on the fake kernel: inputs that root reads or passes
-on (pidfile, systemd_unit), and numbers the kernel would bound only mid-apply."""
+on (pidfile, systemd_unit), numbers the kernel would bound only mid-apply, and exclusive
+DAMON modules that a failed start left off."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import stat
@@ -14,7 +16,8 @@ import stat
 import pytest
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonValidationError
+from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, DamonValidationError
+from ansible_collections.kernel.damon.tests.unit.plugins.module_utils.fake_kernel import FakeHost, _error
 
 C0 = 'kdamonds/0/contexts/0'
 S0 = C0 + '/schemes/0'
@@ -261,3 +264,57 @@ def test_kdamond_is_at_most_one_past_the_existing_ones(make_host, existing, kdam
     # The next index adds a kdamond.
     ensure_scheme(host, dict(PADDR, kdamond=existing, running=False))
     assert host.read('kdamonds/nr_kdamonds') == str(existing + 1)
+
+
+# ---------------------------------------------------------------- exclusive modules after a failed start
+
+class RefusingStart(FakeHost):
+    """`on` fails with EINVAL (a check of the kernel's the module could not make first), and
+    with refuse_modules, re-enabling an exclusive module fails too."""
+
+    refuse_start = True
+    refuse_modules = False
+
+    def _store_state(self, kdamond, keyword):
+        if keyword == 'on' and self.refuse_start:
+            raise _error(errno.EINVAL)
+        super()._store_state(kdamond, keyword)
+
+    def _raw_write(self, path, data):
+        if self.refuse_modules and path.startswith(self.path('sys/module/')) and data.startswith('Y'):
+            raise _error(errno.EPERM)
+        super()._raw_write(path, data)
+
+
+@pytest.fixture
+def stat_host(tmp_path):
+    return RefusingStart(tmp_path, release='7.3.4', modules={'damon_stat': True, 'damon_reclaim': True,
+                                                             'damon_lru_sort': False})
+
+
+def test_a_failed_start_enables_the_modules_it_stopped_again(stat_host):
+    stat_host.busy = 1000      # the first sysfs write fails: no module was stopped yet
+    with pytest.raises(DamonError) as caught:
+        ensure_scheme(stat_host, dict(PADDR, stop_exclusive_modules=True))
+    assert str(caught.value).endswith('the previous configuration was restored')
+    assert stat_host.exclusive_modules() == {'damon_stat': True, 'damon_reclaim': True, 'damon_lru_sort': False}
+    stat_host.busy = 0
+    with pytest.raises(DamonError) as caught:
+        ensure_scheme(stat_host, dict(PADDR, stop_exclusive_modules=True))
+    message = str(caught.value)
+    assert message.startswith("writing 'on' to /sys/kernel/mm/damon/admin/kdamonds/0/state failed: EINVAL")
+    assert message.endswith('the previous configuration was restored, and damon_reclaim, damon_stat, which this run '
+                            'stopped, were enabled again')
+    assert stat_host.exclusive_modules() == {'damon_stat': True, 'damon_reclaim': True, 'damon_lru_sort': False}
+    assert stat_host.read('kdamonds/nr_kdamonds') == '0'
+
+
+def test_modules_that_cannot_be_enabled_again_are_named(stat_host):
+    stat_host.refuse_modules = True
+    with pytest.raises(DamonError) as caught:
+        ensure_scheme(stat_host, dict(PADDR, stop_exclusive_modules=True))
+    message = str(caught.value)
+    assert 'the previous configuration was restored, but damon_reclaim, damon_stat, which this run stopped, ' \
+           'stay off: ' in message
+    assert "writing 'Y' to /sys/module/damon_reclaim/parameters/enabled failed: EPERM" in message
+    assert stat_host.exclusive_modules() == {'damon_stat': False, 'damon_reclaim': False, 'damon_lru_sort': False}
