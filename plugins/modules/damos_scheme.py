@@ -31,9 +31,9 @@ description:
     behind the option (given in each description), or a string with a unit.
     Times take V(ns), V(us), V(ms), V(s), V(m) or V(h), for example V(500us) or V(1s);
     the result must be a whole number in the file's unit, so V(1500us) is an error where the file holds milliseconds.
-    Every number must fit the kernel's type of its file, checked before the first write: times, sizes, ages,
-    access rates and addresses at most 2^64-1 (unsigned long), O(quotas.weights) at most 2^32-1 (unsigned int),
-    O(filters[].target_idx) at most 2^31-1 (int).
+    Every number must fit the kernel's type of its file, which the module checks before the first write.
+    Times, sizes, ages, access rates and addresses are at most 2^64-1 (unsigned long), O(quotas.weights) at most
+    2^32-1 (unsigned int), O(filters[].target_idx) at most 2^31-1 (int).
     Sizes take V(B), V(K), V(KiB), V(M), V(MiB), V(G), V(GiB), V(T) or V(TiB), all binary
     (V(4K) is 4096 bytes), or V(max) for 2^64-1.
     Ratios take a plain integer in basis points (1/10000), V(N%) (V(0.5%) is 50 bp) or V(Nbp).
