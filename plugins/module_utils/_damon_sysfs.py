@@ -186,6 +186,24 @@ def _since(version):
     return 'Linux %d.%d' % version[:2]
 
 
+# ---------------------------------------------------------------- files a workload may write
+
+PIDFILE_MAX = 32
+# systemd's unit name characters; UNIT_NAME_MAX is 256 with the NUL.
+_UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*\.(service|scope)\Z')
+UNIT_NAME_MAX = 255
+_FILE_TYPES = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+               (stat.S_ISDIR, 'a directory'), (stat.S_ISSOCK, 'a socket'))
+
+
+def _check_regular(info, refuse, shown):
+    if stat.S_ISLNK(info.st_mode):
+        raise refuse('a regular file, not a symbolic link', '%s is one; give the path it points to' % shown)
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), 'not a regular file')
+        raise refuse('a regular file', '%s is %s' % (shown, kind))
+
+
 # ---------------------------------------------------------------- host
 
 class Host:
@@ -538,22 +556,6 @@ class Host:
             json.dump({'kdamonds': sorted(indexes | {index})}, handle)
             handle.write('\n')
         os.replace(temporary, self.managed_path)
-
-
-PIDFILE_MAX = 32
-# systemd's unit name characters; UNIT_NAME_MAX is 256 with the NUL.
-_UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*\.(service|scope)\Z')
-UNIT_NAME_MAX = 255
-_FILE_TYPES = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
-               (stat.S_ISDIR, 'a directory'), (stat.S_ISSOCK, 'a socket'))
-
-
-def _check_regular(info, refuse, shown):
-    if stat.S_ISLNK(info.st_mode):
-        raise refuse('a regular file, not a symbolic link', '%s is one; give the path it points to' % shown)
-    if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), 'not a regular file')
-        raise refuse('a regular file', '%s is %s' % (shown, kind))
 
 
 def parse_node_list(text):
