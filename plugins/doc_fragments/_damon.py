@@ -14,6 +14,8 @@ options:
   kdamond:
     description:
       - Index of the kdamond, the C(kdamonds/<K>) directory under C(/sys/kernel/mm/damon/admin).
+      - An existing kdamond, or, where the module creates one, the next index (the current number of kdamonds).
+        A larger index is refused before any change.
     type: int
     default: 0
   scheme:

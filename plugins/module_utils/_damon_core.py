@@ -24,7 +24,9 @@ from ._damon_sysfs import (
     FILTER_TYPES,
     GOAL_METRICS,
     GOAL_TUNERS,
+    INT_MAX,
     PADDR_ACTIONS,
+    UINT_MAX,
     ULONG_MAX,
     VADDR_ACTIONS,
     WATERMARK_METRICS,
@@ -113,18 +115,18 @@ def parse_choice(option, value, choices):
     return value
 
 
-def parse_time(option, value, unit='us'):
-    """A duration as a whole number of `unit` (the unit of the sysfs file behind option)."""
+def parse_time(option, value, unit='us', maximum=ULONG_MAX):
+    """A duration as a whole number of `unit` (the unit of the sysfs file behind option,
+    an unsigned long for every duration DAMON has)."""
     number = _plain_int(value)
-    if number is not None and number >= 0:
+    if number is None or number < 0:
+        parsed = _suffixed(value, _TIME_NS)
+        number = None if parsed is None else _whole(parsed[0] * _TIME_NS[parsed[1]] / _TIME_NS[unit])
+    if number is not None and 0 <= number <= maximum:
         return number
-    parsed = _suffixed(value, _TIME_NS)
-    if parsed is not None:
-        result = _whole(parsed[0] * _TIME_NS[parsed[1]] / _TIME_NS[unit])
-        if result is not None:
-            return result
     raise DamonValidationError(option, value, 'an integer number of %s, or a number with ns/us/ms/s/m/h '
-                                              'that is a whole number of %s' % (unit, unit))
+                                              'that is a whole number of %s; at most %d %s'
+                                              % (unit, unit, maximum, unit))
 
 
 def parse_size(option, value):
@@ -156,26 +158,28 @@ def parse_ratio(option, value):
 def parse_access_rate(option, value, max_samples):
     """Samples per aggregation interval; 'N%' is relative to aggr/sample (rounded)."""
     number = _plain_int(value)
-    if number is not None and number >= 0:
+    if number is not None and 0 <= number <= ULONG_MAX:
         return number
     parsed = _suffixed(value, ('%',))
     if parsed is not None and parsed[0] <= 100:
         return _round(parsed[0] * max_samples / 100)
-    raise DamonValidationError(option, value, "samples per aggregation interval (int, at most %d here) "
-                                              "or 'N%%' of that maximum" % max_samples)
+    raise DamonValidationError(option, value, "samples per aggregation interval (int, %d is every sample here, "
+                                              "at most %d) or 'N%%' of every sample" % (max_samples, ULONG_MAX))
 
 
 def parse_age(option, value, aggr_us):
     """Aggregation intervals; a time is divided by the aggregation interval (rounded)."""
     number = _plain_int(value)
-    if number is not None and number >= 0:
-        return number
     if isinstance(value, str) and value.strip().lower() == 'max':
         return ULONG_MAX
-    parsed = _suffixed(value, _TIME_NS)
-    if parsed is not None and aggr_us > 0:
-        return _round(parsed[0] * _TIME_NS[parsed[1]] / _TIME_NS['us'] / aggr_us)
-    raise DamonValidationError(option, value, "aggregation intervals (int), a time such as '2m', or 'max'")
+    if number is None or number < 0:
+        parsed = _suffixed(value, _TIME_NS)
+        if parsed is not None and aggr_us > 0:
+            number = _round(parsed[0] * _TIME_NS[parsed[1]] / _TIME_NS['us'] / aggr_us)
+    if number is not None and 0 <= number <= ULONG_MAX:
+        return number
+    raise DamonValidationError(option, value, "aggregation intervals (int), a time such as '2m', or 'max'; at "
+                                              "most %d aggregation intervals" % ULONG_MAX)
 
 
 def format_us(value):
@@ -294,7 +298,7 @@ def _require_keyword(host, option, value, table, extra=None):
 
 
 def _node(host, option, value):
-    nid = parse_int(option, value, minimum=0, maximum=2 ** 31 - 1)
+    nid = parse_int(option, value, minimum=0, maximum=INT_MAX)
     nodes = host.memory_nodes()
     if nid not in nodes:
         # An invalid or memoryless nid crashed the kdamond before a 2026 stable fix.
@@ -416,12 +420,10 @@ def _resolve_pid(host, params):
         return None
     name = given[0]
     if name == 'pid':
-        pid = parse_int('pid', params['pid'], minimum=1, maximum=2 ** 31 - 1)
+        pid = parse_int('pid', params['pid'], minimum=1, maximum=INT_MAX)
     elif name == 'pidfile':
-        text = host.read_host_file(params['pidfile'])
-        pid = _plain_int((text or '').strip())
-        if not pid:
-            raise DamonValidationError('pidfile', params['pidfile'], 'a readable file holding a process id')
+        # Read as root from a file a workload may write: see Host.pidfile_pid for the rules.
+        pid = host.pidfile_pid(params['pidfile'])
     else:
         pid = host.unit_main_pid(params['systemd_unit'])
     if not host.pid_exists(pid):
@@ -529,10 +531,11 @@ def _stage_quotas(st, quotas, params, created):
         ('size', quotas + '/bytes', parse_size, 0),
         ('reset_interval', quotas + '/reset_interval_ms', partial(parse_time, unit='ms'), 1000)], created)
     weights = _suboptions('quotas.weights', given.get('weights'), ('size', 'access_rate', 'age'))
+    weight = partial(parse_int, maximum=UINT_MAX)     # kstrtouint files
     _set_from(st, 'quotas.weights', weights, [
-        ('size', quotas + '/weights/sz_permil', parse_int, 0),
-        ('access_rate', quotas + '/weights/nr_accesses_permil', parse_int, 10),
-        ('age', quotas + '/weights/age_permil', parse_int, 1)], created)
+        ('size', quotas + '/weights/sz_permil', weight, 0),
+        ('access_rate', quotas + '/weights/nr_accesses_permil', weight, 10),
+        ('age', quotas + '/weights/age_permil', weight, 1)], created)
     if given.get('goal_tuner') is not None:
         st.host.require('goal_tuner', 'quotas.goal_tuner', given['goal_tuner'])
         st.set(quotas + '/goal_tuner', parse_choice('quotas.goal_tuner', given['goal_tuner'], GOAL_TUNERS))
@@ -660,7 +663,7 @@ def _filter_files(st, option, spec):
             if files[low] > files[high] or (low == 'addr_start' and files[low] == files[high]):
                 raise DamonValidationError(option, spec, '%s below %s' % (low, high))
     if kind == 'target':
-        files['damon_target_idx'] = parse_int(option + '.target_idx', spec['target_idx'])
+        files['damon_target_idx'] = parse_int(option + '.target_idx', spec['target_idx'], maximum=INT_MAX)
     return files
 
 
@@ -720,8 +723,9 @@ def _exclusive_modules_to_stop(host, index, allowed):
     return running
 
 
-def _restore(host, snapshot, restart=()):
-    """Best effort: put the staged tree back and restart kdamonds; returns a note for errors."""
+def _restore(host, snapshot, restart=(), modules=()):
+    """Best effort: put the staged tree back, restart kdamonds and enable again the exclusive
+    modules of `modules` that are off now (the run stopped them); returns a note for errors."""
     try:
         for rel, value in plan_writes(read_tree(host), snapshot):
             host.write(rel, value)
@@ -729,8 +733,18 @@ def _restore(host, snapshot, restart=()):
             if host.read('kdamonds/%d/state' % index) != 'on':
                 host.write('kdamonds/%d/state' % index, 'on')
     except DamonError as err:
-        return 'restoring the previous configuration failed too: %s' % err
-    return 'the previous configuration was restored'
+        note = 'restoring the previous configuration failed too: %s' % err
+    else:
+        note = 'the previous configuration was restored'
+    stopped = sorted(name for name, enabled in host.exclusive_modules().items() if name in modules and not enabled)
+    if not stopped:
+        return note
+    try:
+        for name in stopped:
+            host.start_exclusive_module(name)
+    except DamonError as err:
+        return '%s, but %s, which this run stopped, stay off: %s' % (note, ', '.join(stopped), err)
+    return '%s, and %s, which this run stopped, were enabled again' % (note, ', '.join(stopped))
 
 
 class _Plan:
@@ -1035,7 +1049,7 @@ def _apply(host, plan):
             _append_note(err, _committed_values(plan))
             if host.read(plan.kdamond + '/state') != 'on':
                 restart.append(plan.index)
-        raise _append_note(err, _restore(host, plan.current, restart)) from None
+        raise _append_note(err, _restore(host, plan.current, restart, plan.modules)) from None
     if plan.keyword not in COMMIT_KEYWORDS:
         return
     if host.read(plan.kdamond + '/state') == 'on':
@@ -1069,7 +1083,7 @@ def _kdamond_after(host, plan, check_mode):
 # ---------------------------------------------------------------- entry points
 
 def _index(params, name):
-    return parse_int(name, 0 if params.get(name) is None else params[name], maximum=2 ** 31 - 1)
+    return parse_int(name, 0 if params.get(name) is None else params[name], maximum=INT_MAX)
 
 
 def _context_path(kdamond):
@@ -1101,7 +1115,13 @@ def ensure_scheme(host, params, check_mode=False):
         context = _context_path(kdamond)
         schemes = context + '/schemes'
         if present:
-            if st.count('kdamonds') <= kdamond:
+            kdamonds = st.count('kdamonds')
+            if kdamond > kdamonds:
+                # Growing nr_kdamonds by more than one would create empty kdamonds nobody asked for.
+                raise DamonValidationError('kdamond', kdamond, '0 to add the first kdamond (there is none)'
+                                           if kdamonds == 0 else 'an existing kdamond index (0..%d) or %d to add one'
+                                           % (kdamonds - 1, kdamonds))
+            if kdamond == kdamonds:
                 st.set_count('kdamonds', kdamond + 1)
             if st.count('kdamonds/%d/contexts' % kdamond) == 0:
                 st.set_count('kdamonds/%d/contexts' % kdamond, 1)

@@ -24,7 +24,10 @@ import stat
 import time
 
 ADMIN_DIR = 'sys/kernel/mm/damon/admin'
+# The kernel's parsers of DAMON sysfs files: kstrtoul, kstrtouint, kstrtoint (damon-sysfs.md sec. 2).
 ULONG_MAX = 2 ** 64 - 1
+UINT_MAX = 2 ** 32 - 1
+INT_MAX = 2 ** 31 - 1
 EXCLUSIVE_MODULES = ('damon_stat', 'damon_reclaim', 'damon_lru_sort')
 
 
@@ -102,7 +105,10 @@ def _plain_int(value):
     if isinstance(value, int):
         return value
     if isinstance(value, str) and re.match(r'^\s*-?[0-9]+\s*$', value):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:      # more digits than int() converts (4300): out of any range here
+            return None
     return None
 
 
@@ -282,6 +288,24 @@ def remove_state_file(path):
         os.close(dir_fd)
 
 
+# ---------------------------------------------------------------- files a workload may write
+
+PIDFILE_MAX = 32
+# systemd's unit name characters; UNIT_NAME_MAX is 256 with the NUL.
+_UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*\.(service|scope)\Z')
+UNIT_NAME_MAX = 255
+_FILE_TYPES = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+               (stat.S_ISDIR, 'a directory'), (stat.S_ISSOCK, 'a socket'))
+
+
+def _check_regular(info, refuse, shown):
+    if stat.S_ISLNK(info.st_mode):
+        raise refuse('a regular file, not a symbolic link', '%s is one; give the path it points to' % shown)
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), 'not a regular file')
+        raise refuse('a regular file', '%s is %s' % (shown, kind))
+
+
 # ---------------------------------------------------------------- host
 
 class Host:
@@ -429,8 +453,77 @@ class Host:
     def stop_exclusive_module(self, name):
         self.write_value(self.exclusive_module_path(name), 'N')
 
+    def start_exclusive_module(self, name):
+        self.write_value(self.exclusive_module_path(name), 'Y')
+
     def pid_exists(self, pid):
         return pid > 0 and os.path.isdir(self.path('proc/%d' % pid))
+
+    def process_uid(self, pid):
+        """Who a process runs as (the owner of /proc/<pid>, its effective uid; root for a
+        process that is not dumpable), or None when it does not exist."""
+        try:
+            return os.stat(self.path('proc/%d' % pid)).st_uid
+        except OSError:
+            return None
+
+    def pidfile_pid(self, rel):
+        """The pid in a pidfile, read as systemd reads PIDFile=: a regular file that is not a
+        symlink, opened without blocking (a FIFO would block forever), at most PIDFILE_MAX
+        bytes of decimal digits.  A pidfile that a user other than root can write (not owned
+        by root, or group-writable) counts only for a process of its owner; a world-writable
+        one not at all.  Anything else is a DamonValidationError('pidfile', rel, why)."""
+        path = self.path(rel)
+        shown = self.shown(path)
+
+        def refuse(accepted, why):
+            return DamonValidationError('pidfile', rel, '%s (%s)' % (accepted, why))
+
+        try:
+            # Look before opening: opening a device can have effects of its own.
+            before = os.lstat(path)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                raise refuse('an existing regular file', '%s does not exist' % shown) from None
+            raise refuse('a readable regular file', '%s: %s' % (shown, os.strerror(err.errno))) from None
+        _check_regular(before, refuse, shown)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as err:
+            raise refuse('a readable regular file', '%s: %s' % (shown, os.strerror(err.errno))) from None
+        try:
+            info = os.fstat(fd)
+            _check_regular(info, refuse, shown)     # replaced since lstat()
+            data = b''
+            while len(data) <= PIDFILE_MAX:
+                chunk = os.read(fd, PIDFILE_MAX + 1 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as err:
+            raise refuse('a readable regular file', '%s: %s' % (shown, os.strerror(err.errno))) from None
+        finally:
+            os.close(fd)
+        if len(data) > PIDFILE_MAX:
+            raise refuse('a file of at most %d bytes holding a process id' % PIDFILE_MAX,
+                         '%s is longer' % shown)
+        text = data.decode('ascii', 'replace').strip()
+        if not re.match(r'^[0-9]+\Z', text):
+            raise refuse('a file holding one process id in decimal', 'it holds %r' % text)
+        pid = int(text)
+        if not 0 < pid <= INT_MAX:
+            raise refuse('a process id from 1 to %d' % INT_MAX, 'it holds %d' % pid)
+        trust = 'a pidfile that only root can write, or that names a process of the user who can'
+        if info.st_mode & stat.S_IWOTH:
+            raise refuse(trust, '%s is world-writable' % shown)
+        if info.st_uid == 0 and info.st_mode & stat.S_IWGRP:
+            raise refuse(trust, '%s is owned by root and group-writable' % shown)
+        if info.st_uid != 0:
+            runs_as = self.process_uid(pid)
+            if runs_as is not None and runs_as != info.st_uid:
+                raise refuse(trust, '%s is owned by uid %d, and process %d runs as uid %d'
+                             % (shown, info.st_uid, pid, runs_as))
+        return pid
 
     def cgroup_exists(self, cgroup):
         parts = [part for part in cgroup.split('/') if part]
@@ -443,14 +536,19 @@ class Host:
         return text is None or 'memory' in text.split()
 
     def unit_main_pid(self, unit):
+        # Checked before systemctl runs as root: no option ('-H host'), nothing but a unit name.
+        if not isinstance(unit, str) or not _UNIT_NAME.match(unit) or len(unit) > UNIT_NAME_MAX:
+            raise DamonValidationError('systemd_unit', unit, "a unit name such as web.service (letters, digits and "
+                                       "the characters :_.@-\\ only, not starting with '-', ending in .service or "
+                                       ".scope, at most %d characters)" % UNIT_NAME_MAX)
         if self.run_command is None:
             raise DamonError('systemd_unit needs a command runner: Host(run_command=...)')
         try:
-            code, out, err = self.run_command(['systemctl', 'show', '-p', 'MainPID', '--value', unit])
+            code, out, err = self.run_command(['systemctl', 'show', '-p', 'MainPID', '--value', '--', unit])
         except OSError as exc:
             raise DamonValidationError('systemd_unit', unit, 'a systemd unit (systemctl: %s)' % exc) from None
         pid = _plain_int(out.strip()) if code == 0 else None
-        if not pid:
+        if not pid or not 0 < pid <= INT_MAX:
             raise DamonValidationError('systemd_unit', unit, 'a running systemd unit with a main process%s'
                                        % ('' if code == 0 else ' (systemctl: %s)' % err.strip()))
         return pid

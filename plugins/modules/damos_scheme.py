@@ -18,6 +18,7 @@ description:
     starts, updates online or stops the kdamond.
   - The scheme lives at C(kdamonds/<K>/contexts/0/schemes/<S>), where O(kdamond) is C(<K>) and O(scheme) is C(<S>).
     A kdamond that does not exist yet is created by growing C(nr_kdamonds); the other kdamonds keep their settings.
+    O(kdamond) may be at most the current number of kdamonds, so that kdamonds are added one at a time.
   - B(Omitted means kept.) An option left out keeps what the host has. When the kdamond,
     context or scheme is being created, an omitted option gets the creation default given in its description.
     O(goals) and O(filters), when given, are the exact list; when omitted, they are kept as they are.
@@ -30,6 +31,9 @@ description:
     behind the option (given in each description), or a string with a unit.
     Times take V(ns), V(us), V(ms), V(s), V(m) or V(h), for example V(500us) or V(1s);
     the result must be a whole number in the file's unit, so V(1500us) is an error where the file holds milliseconds.
+    Every number must fit the kernel's type of its file, which the module checks before the first write.
+    Times, sizes, ages, access rates and addresses are at most 2^64-1 (unsigned long), O(quotas.weights) at most
+    2^32-1 (unsigned int), O(filters[].target_idx) at most 2^31-1 (int).
     Sizes take V(B), V(K), V(KiB), V(M), V(MiB), V(G), V(GiB), V(T) or V(TiB), all binary
     (V(4K) is 4096 bytes), or V(max) for 2^64-1.
     Ratios take a plain integer in basis points (1/10000), V(N%) (V(0.5%) is 50 bp) or V(Nbp).
@@ -85,11 +89,20 @@ options:
   pidfile:
     description:
       - File holding the pid of the process to monitor, read on the managed host at every run.
+      - It must be a regular file, not a symbolic link (its last component), FIFO or device, holding one decimal
+        pid in at most 32 bytes (a trailing newline is fine).
+      - The module runs as root, so it trusts the file as systemd trusts C(PIDFile=). A pidfile that only root can write
+        names any process. A pidfile owned by another user, or one that root owns but its group can write, names only
+        a process that runs as the file's owner. A world-writable pidfile is refused. The module fails before any
+        change when one of these rules is broken.
     type: path
   systemd_unit:
     description:
       - systemd unit whose C(MainPID) is the process to monitor, resolved at every run.
         After the service restarts, the next run moves the target to the new process.
+      - A full unit name ending in C(.service) or C(.scope), such as V(web.service) or V(getty@tty1.service), made of
+        letters, digits, C(:), C(_), C(.), C(@), C(-) and backslashes only, not starting with C(-); the module checks it
+        before it runs C(systemctl show -p MainPID --value -- <unit>).
       - The module fails when the unit has no main process.
     type: str
   regions:
@@ -256,7 +269,7 @@ options:
         type: raw
       weights:
         description:
-          - How regions are prioritised under the quota, C(weights/), each in per-mille.
+          - How regions are prioritised under the quota, C(weights/), each in per-mille, at most 4294967295.
           - Creation default O(quotas.weights.size=0), O(quotas.weights.access_rate=10), O(quotas.weights.age=1),
             which puts the coldest memory first.
         type: dict
@@ -402,7 +415,7 @@ options:
         type: raw
       target_idx:
         description:
-          - Index of the monitoring target of a V(target) filter, C(damon_target_idx).
+          - Index of the monitoring target of a V(target) filter, C(damon_target_idx), at most 2147483647.
         type: int
       min:
         description:
@@ -426,6 +439,8 @@ options:
       - Allow disabling the DAMON_STAT, DAMON_RECLAIM and DAMON_LRU_SORT kernel modules when they keep the kdamond from starting.
       - These modules run DAMON exclusively, so while one of them is enabled, writing C(on) fails with C(EBUSY).
         With this option, the module writes V(N) to C(/sys/module/damon_<name>/parameters/enabled) before starting the kdamond.
+      - If the kdamond then fails to start, the module restores the previous configuration and writes V(Y) again to
+        the modules it disabled; the error message says whether they run again or, naming them, that they stay off.
       - Without it, the module fails, naming the module that holds DAMON and this option.
     type: bool
     default: false
