@@ -106,7 +106,8 @@ attributes:
     support: full
     details:
       - The module changes no configuration. With O(refresh=true) it asks the kernel to refresh
-        the read-only statistics and effective quotas, in check mode too.
+        the read-only statistics and effective quotas; in check mode it writes nothing at all, not
+        even those requests, and reports what the files last held.
   diff_mode:
     support: N/A
     details:

@@ -353,7 +353,9 @@ def main():
     module = build_module()
     try:
         host = Host(run_command=module.run_command)
-        facts = gather_facts(host, kdamonds=module.params['kdamonds'], refresh=module.params['refresh'])
+        # Check mode writes nothing, not even the refresh keywords.
+        facts = gather_facts(host, kdamonds=module.params['kdamonds'],
+                             refresh=module.params['refresh'] and not module.check_mode)
     except DamonError as err:
         module.fail_json(msg=str(err))
     module.exit_json(changed=False, ansible_facts=dict(damon=facts))

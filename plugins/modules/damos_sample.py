@@ -256,7 +256,9 @@ def build_module():
 def main():
     module = build_module()
     try:
-        result = sample_scheme(Host(run_command=module.run_command), dict(module.params))
+        # Check mode writes nothing, not even the refresh keywords.
+        params = dict(module.params, refresh=module.params['refresh'] and not module.check_mode)
+        result = sample_scheme(Host(run_command=module.run_command), params)
     except DamonError as err:
         module.fail_json(msg=str(err))
     for warning in result.pop('warnings'):
