@@ -2,12 +2,12 @@
 SHELL := /bin/bash
 TOOLS := tests/tools
 
-.PHONY: demo test bootstrap sanity lint units docs integration fleet-up fleet-down
+.PHONY: demo test bootstrap sanity lint units docs galaxy integration fleet-up fleet-down
 
 demo: bootstrap            ## boot a local VM fleet and run playbooks/site.yml on it
 	$(TOOLS)/demo
 
-test: bootstrap sanity lint units docs integration   ## everything CI runs
+test: bootstrap sanity lint units docs galaxy integration   ## everything CI runs
 
 bootstrap:                 ## apt packages and the tool venv (cached); the fleet image is built on first use
 	$(TOOLS)/bootstrap
@@ -23,6 +23,9 @@ units:
 
 docs:
 	$(TOOLS)/docs
+
+galaxy:                    ## galaxy-importer on the built tarball, ansible-builder introspect and create (offline)
+	$(TOOLS)/galaxy
 
 integration:
 	$(TOOLS)/integration

@@ -49,6 +49,12 @@ options:
         Many runs started at once on a slow host queue for longer.
     type: int
     default: 60
+attributes:
+  action_group:
+    description: Use C(group/kernel.damon.damon) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - kernel.damon.damon
 requirements:
   - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
   - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable and writable by root only
