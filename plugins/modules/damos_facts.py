@@ -185,7 +185,9 @@ ansible_facts:
             some: {avg10: 0.12, avg60: 0.08, avg300: 0.02, total: 1834021}
             full: {avg10: 0.0, avg60: 0.01, avg300: 0.0, total: 402313}
         managed:
-          description: Indexes of the kdamonds this collection configured in this boot, from C(/var/lib/kernel-damon/managed.json); empty when that file cannot be read or has the wrong shape.
+          description:
+            - Indexes of the kdamonds this collection configured in this boot, from C(/var/lib/kernel-damon/managed.json).
+            - Empty when that file cannot be read or has the wrong shape.
           type: list
           elements: int
           returned: always

@@ -347,6 +347,15 @@ def passed_fds(environ):
     return {name: 3 + index for index, name in enumerate(names[:count])}
 
 
+def passed_boot_id(fds):
+    """This boot's id from the descriptor systemd opened (OpenFile=...:boot_id), or None
+    when none was passed: the units' ProcSubset=pid hides /proc/sys, where the core reads
+    it to tell the kdamonds configured in this boot."""
+    if 'boot_id' not in fds:
+        return None
+    return os.pread(fds['boot_id'], 64, 0).decode('ascii', 'replace').strip()
+
+
 def make_host(settings, fds):
     """The core's Host, reading and writing the goal's DAMON files through the passed
     descriptors: the feeder may not open them itself."""
@@ -375,12 +384,12 @@ def make_host(settings, fds):
             return os.dup(fds['lock'])
 
         def boot_id(self):
-            # ProcSubset=pid hides /proc/sys from the feeder: systemd opened it (OpenFile=).
-            if 'boot_id' not in fds:
+            boot_id = passed_boot_id(fds)
+            if boot_id is None:
                 raise DamonConflictError('/proc/sys/kernel/random/boot_id was not passed to the feeder '
                                          '(OpenFile= of its unit): run the kernel.damon.damos_autotune '
                                          'role again to install the current unit')
-            return os.pread(fds['boot_id'], 64, 0).decode().strip()
+            return boot_id
 
     host = PassedFilesHost()
     # A tick must not queue behind a long Ansible run for a minute; it waits in flock()
@@ -753,7 +762,7 @@ def stored_scheme(data):
     return scheme
 
 
-def cmd_apply():
+def cmd_apply(fds):
     sys.path.insert(0, LIB)
     from kernel_damon._damon_core import ensure_scheme, kdamond_pid
     from kernel_damon._damon_sysfs import DamonError, Host
@@ -765,6 +774,10 @@ def cmd_apply():
             'kernel.damon.damos_autotune role again to store it.' % (CONFIG, err))
         return 1
     host = Host(run_command=_run)
+    boot_id = passed_boot_id(fds)
+    if boot_id is not None:
+        # Passed by the boot unit, whose sandbox hides /proc/sys; by hand, read as usual.
+        host.boot_id = lambda: boot_id
     kdamond = params['kdamond']
     try:
         if host.available() and kdamond_pid(host, kdamond) != -1:
@@ -802,7 +815,7 @@ def _main(argv, environ):
             return 1
         return cmd_feed(settings, fds, environ, argv[1:] == ['--loop'])
     if argv == ['apply']:
-        return cmd_apply()
+        return cmd_apply(passed_fds(environ))
     if argv == ['status']:
         return cmd_status()
     sys.stderr.write('usage: damos-autotune feed [--loop] | apply | status\n')

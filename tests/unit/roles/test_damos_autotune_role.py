@@ -192,6 +192,11 @@ def test_the_lock_is_root_s_alone():
     assert settings_of(apply, 'ReadWritePaths')[0] == '/sys/kernel/mm/damon/admin /run/kernel-damon'
 
 
+def test_the_boot_unit_is_handed_the_boot_id():
+    # ProcSubset=pid hides /proc/sys; without it, what the boot unit configures is not ours.
+    assert settings_of(render(APPLY), 'OpenFile') == ['/proc/sys/kernel/random/boot_id:boot_id:read-only']
+
+
 def test_the_interval_reaches_the_units_as_parsed():
     lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval=' 250ms ')
     assert '# A tick every 0.25 s.' in lines

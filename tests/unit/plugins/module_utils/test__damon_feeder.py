@@ -786,3 +786,25 @@ def test_a_daemon_says_it_is_ready_and_alive(tick, notify_socket, tmp_path, monk
     environ = {'NOTIFY_SOCKET': address, 'WATCHDOG_USEC': '30000000'}
     assert program.cmd_feed(tick.settings, tick.fds, environ, loop=True) == program.REOPEN
     assert received() == ['READY=1', 'WATCHDOG=1']
+
+
+def test_apply_ties_what_it_configures_to_the_boot_id_systemd_passed(apply_on, host, tmp_path):
+    """The boot unit's sandbox hides /proc/sys: the record must carry the boot id that the
+    modules read, or every kdamond the boot unit configured would be foreign to them."""
+    import json
+
+    with open(apply_on.CONFIG, 'w') as handle:
+        json.dump({'scheme': {'kdamond': 0, 'operations': 'paddr', 'action': 'pageout',
+                              'quotas': {'reset_interval': '1s', 'size': '1G'}}}, handle)
+    with open(host.path('proc/sys/kernel/random/boot_id')) as handle:
+        boot_id = handle.read().strip()
+    os.unlink(host.path('proc/sys/kernel/random/boot_id'))     # as in the sandbox
+    passed = tmp_path / 'boot_id'
+    passed.write_text(boot_id + '\n')
+    fd = os.open(str(passed), os.O_RDONLY)
+    try:
+        assert apply_on.cmd_apply({'boot_id': fd}) == 0
+    finally:
+        os.close(fd)
+    with open(host.managed_path) as handle:
+        assert json.load(handle)['boot_id'] == boot_id
