@@ -753,8 +753,9 @@ def stored_scheme(data):
     if not isinstance(scheme, dict):
         raise ValueError('"scheme" is %s, not an object' % ('missing' if 'scheme' not in data else _kind(scheme)))
     kdamond = scheme.get('kdamond')
-    if type(kdamond) is not int or kdamond < 0:
-        shown = 'missing' if 'kdamond' not in scheme else kdamond if type(kdamond) is int else _kind(kdamond)
+    number = isinstance(kdamond, int) and not isinstance(kdamond, bool)
+    if not number or kdamond < 0:
+        shown = 'missing' if 'kdamond' not in scheme else kdamond if number else _kind(kdamond)
         raise ValueError('"scheme"."kdamond" is %s, not a kdamond index' % shown)
     goals = scheme.get('goals')
     if goals is not None and not (isinstance(goals, list) and all(isinstance(goal, dict) for goal in goals)):
