@@ -250,22 +250,25 @@ class Deadline:
     may never return: until it does, every call answers NO_ANSWER at once."""
 
     def __init__(self, timeout):
-        import threading
+        # The interpreter's own _thread and _signal, not threading and signal: those import
+        # collections and enum, which cost a timer tick more than the rest of it on a slow host.
+        import _thread
 
         self.timeout = timeout
-        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go, self._done = _thread.allocate_lock(), _thread.allocate_lock()
         self._go.acquire()
         self._done.acquire()
         self._job = self._answer = None
         # time.monotonic() when the call that has not returned yet was handed over.
         self.late_since = None
-        threading.Thread(target=self._serve, name='damos-autotune-reader', daemon=True).start()
+        # Not waited for at exit: a reader stuck on a hung mount must not keep the tick alive.
+        _thread.start_new_thread(self._serve, ())
 
     def _serve(self):
-        import signal
+        import _signal
 
         # Every signal for the main thread: its wait for the lock ends with SIGALRM.
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
         while True:
             self._go.acquire()
             function, argument = self._job
