@@ -14,6 +14,13 @@ if [ $found = yes ]; then
   systemctl daemon-reload
   systemctl reset-failed >/dev/null 2>&1 || true
 fi
+# Helpers of the trust tests that a failed target may have left running.
+systemctl stop kd-test-hostile.service kd-test-victim.service >/dev/null 2>&1 || true
+if [ -e /etc/systemd/system/kd-test-foreign.service ]; then
+  systemctl disable --now kd-test-foreign.service >/dev/null 2>&1 || true
+  rm -f /etc/systemd/system/kd-test-foreign.service /usr/local/share/kd-test-foreign.sh
+  systemctl daemon-reload
+fi
 rm -rf /usr/local/lib/kernel-damon /usr/local/sbin/damos-autotune /etc/kernel-damon \
   /etc/tmpfiles.d/damos-autotune.conf /run/damos-autotune
 A=/sys/kernel/mm/damon/admin/kdamonds
