@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import signal
 import stat
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_quota_goal, ensure_scheme
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, DamonValidationError
 from ansible_collections.kernel.damon.tests.unit.plugins.module_utils.fake_kernel import FakeHost, _error
 
@@ -318,3 +319,66 @@ def test_modules_that_cannot_be_enabled_again_are_named(stat_host):
            'stay off: ' in message
     assert "writing 'Y' to /sys/module/damon_reclaim/parameters/enabled failed: EPERM" in message
     assert stat_host.exclusive_modules() == {'damon_stat': False, 'damon_reclaim': False, 'damon_lru_sort': False}
+
+
+# The input cases whose answer does not depend on the host: the integration target
+# damos_scheme keeps only those that do (missing pids, pidfiles, units, cgroups, nodes,
+# kdamonds and schemes), and these run here, in both modes, on the newest fake kernel.
+@pytest.mark.parametrize('params, expect', [
+    ({'quotas': {'reset_interval': '1 fortnight'}}, r'quotas\.reset_interval'),
+    ({'quotas': {'time': -5}}, r'quotas\.time'),
+    ({'goals': [{'metric': 'some_mem_psi_us', 'target': 'abc'}]}, r'target.*abc'),
+    ({'goals': [{'metric': 'some_mem_psi_us', 'target': 0}]}, r'target'),
+    ({'goals': [{'metric': 'user_input', 'target': 100, 'current': -1}]}, r'current'),
+    ({'goals': [{'metric': 'some_mem_psi_us', 'target': '500us', 'current': 3}]}, r'current'),
+    ({'kdamond': -1}, r'kdamond'),
+    ({'access_pattern': {'access_rate': {'min': '150%'}}}, r'access_rate'),
+    ({'access_pattern': {'size': {'min': '2G', 'max': '1G'}}}, r'access_pattern\.size'),
+    ({'access_pattern': {'age': {'min': 'forever'}}}, r'access_pattern\.age\.min'),
+    ({'intervals': {'sample': '1s', 'aggr': '100ms'}}, r'intervals'),
+    ({'intervals': {'update': '5 parsecs'}}, r'intervals\.update'),
+    ({'intervals_goal': {'access_bp': '200%', 'aggrs': 3, 'min_sample': '1ms', 'max_sample': '10s'}},
+     r'intervals_goal'),
+    ({'nr_regions': {'min': 2}}, r'nr_regions'),
+    ({'nr_regions': {'min': 100, 'max': 50}}, r'nr_regions'),
+    ({'regions': [{'start': '8G', 'end': '4G'}]}, r'regions'),
+    ({'regions': [{'start': 'abc', 'end': '4G'}]}, r'regions\[0\]\.start'),
+    ({'watermarks': {'metric': 'free_mem_rate', 'high': 100, 'mid': 500, 'low': 50}}, r'watermarks'),
+    ({'watermarks': {'interval': 'never'}}, r'watermarks\.interval'),
+    ({'filters': [{'type': 'addr', 'addr_start': '8G', 'addr_end': '4G'}]}, r'filters\[0\]'),
+    ({'filters': [{'type': 'hugepage_size', 'min': '2M', 'max': '4K'}]}, r'filters\[0\]|hugepage_size'),
+    ({'filters': [{'type': 'target', 'target_idx': -1}]}, r'target_idx'),
+    ({'filters': [{'type': 'sideways'}]}, r'type'),
+    ({'apply_interval': 'soon'}, r'apply_interval.*soon'),
+    ({'target_nid': -5}, r'target_nid'),
+    ({'quotas': {'weights': {'size': -1}}}, r'quotas\.weights\.size'),
+    ({'quotas': {'goal_tuner': 'bogus'}}, r'goal_tuner'),
+])
+def test_host_independent_bad_input_is_named_and_writes_nothing(make_host, params, expect):
+    for check_mode in (True, False):
+        host = make_host('7.3.4')
+        before = host.snapshot()
+        with pytest.raises(DamonValidationError) as caught:
+            ensure_scheme(host, dict(PADDR, stop_exclusive_modules=True, **params), check_mode=check_mode)
+        assert re.search(expect, str(caught.value)), str(caught.value)
+        assert host.writes == []
+        assert host.snapshot() == before
+
+
+@pytest.mark.parametrize('params, expect', [
+    ({'metric': 'user_input', 'target': 0}, r'target'),
+    ({'metric': 'user_input', 'target': '1e400'}, r'target'),
+    ({'metric': 'node_mem_free_bp', 'target': '101%', 'nid': 0}, r'target|node_mem_free_bp'),
+    ({'metric': 'no_such_metric', 'target': 10}, r'metric'),
+])
+def test_host_independent_bad_goal_input_is_named_and_writes_nothing(make_host, params, expect):
+    host = make_host('7.3.4')
+    ensure_scheme(host, dict(PADDR, goals=[{'metric': 'user_input', 'target': 10}]))
+    host.writes.clear()
+    before = host.snapshot()
+    for check_mode in (True, False):
+        with pytest.raises(DamonValidationError) as caught:
+            ensure_quota_goal(host, dict({'kdamond': 0, 'scheme': 0, 'goal': 0}, **params), check_mode=check_mode)
+        assert re.search(expect, str(caught.value)), str(caught.value)
+        assert host.writes == []
+        assert host.snapshot() == before
