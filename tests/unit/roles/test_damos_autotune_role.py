@@ -6,12 +6,19 @@ role's files: what preflight refuses, and what the units and the lock's tmpfiles
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
 
 from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+
+try:
+    from ansible.template import Templar, trust_as_template
+except ImportError:
+    # Before ansible-core 2.19 the templar has no trust tags and another interface. The role's
+    # rendering under the floor release is tested on the fleet instead (damos_autotune's deploy).
+    pytest.skip('renders with the templar of ansible-core 2.19 or later', allow_module_level=True)
 
 ROLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'damos_autotune')
 LOADER = DataLoader()
@@ -138,12 +145,15 @@ def test_a_failing_preflight_does_not_show_the_score_command():
 # ---------------------------------------------------------------- the settings, with the score command
 
 def test_the_settings_are_root_s_and_kept_out_of_logs_and_diffs():
-    task, = [task for task in role_file('tasks/install.yml') if task['name'] == 'Store the settings of the feeder']
-    assert task['ansible.builtin.template']['mode'] == '0600'
-    assert task['ansible.builtin.template']['owner'] == 'root' and task['diff'] is False
-    assert true(templar(damos_autotune_score_file=None, damos_autotune_score_command='score --token x'),
-                task['no_log'])
-    assert not true(templar(), task['no_log'])
+    # damos_autotune_files keeps secret_files out of the result and the diff
+    # (test_damos_autotune_files.py); here: the settings go there, root's 0600, only there.
+    task, = [task for task in role_file('tasks/install.yml') if 'kernel.damon.damos_autotune_files' in task]
+    engine = templar(damos_autotune_score_file=None, damos_autotune_score_command='score --token x',
+                     ansible_search_path=[ROLE])
+    secret, = engine.template(trusted(task['kernel.damon.damos_autotune_files']['secret_files']))
+    assert secret['path'] == '/etc/kernel-damon/damos_autotune.conf' and secret['mode'] == '0600'
+    assert '--token' in base64.b64decode(secret['content_b64']).decode()
+    assert 'damos_autotune.conf' not in str(task['kernel.damon.damos_autotune_files']['files'])
 
 
 # ---------------------------------------------------------------- the units
