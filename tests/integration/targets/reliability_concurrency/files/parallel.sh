@@ -9,7 +9,7 @@ here=$(dirname "$0")
 # sshd takes at most 10 unauthenticated connections at once (MaxStartups) and drops the
 # rest: let each run connect again rather than count an SSH refusal as a module result.
 export ANSIBLE_SSH_RETRIES=10
-# The guest's sshd answers slowly while 22 module processes share its one emulated vCPU.
+# The guest's sshd answers slowly while many module processes share its one emulated vCPU.
 export ANSIBLE_TIMEOUT=60
 n=0
 while IFS= read -r line; do
