@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TOOLS := tests/tools
 
-.PHONY: demo test bootstrap sanity lint units docs galaxy integration fleet-up fleet-down
+.PHONY: demo test bootstrap sanity lint units cores docs galaxy integration fleet-up fleet-down
 
 demo: bootstrap            ## boot a local VM fleet and run playbooks/site.yml on it
 	$(TOOLS)/demo
@@ -21,6 +21,9 @@ lint:
 
 units:
 	$(TOOLS)/units
+
+cores:                     ## sanity and unit tests under the older ansible-core releases (the floor, one between)
+	$(TOOLS)/cores
 
 docs:
 	$(TOOLS)/docs

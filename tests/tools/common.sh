@@ -13,6 +13,10 @@ WORK=${KERNEL_DAMON_WORK:-$CACHE/work}
 # The built tarball is installed here for ansible-doc and ansible-playbook runs.
 COLLECTIONS=$CACHE/collections
 PREFIX=${PREFIX:-tools}
+# Older ansible-core releases tested besides the newest (tests/requirements.txt), as
+# release:python: the floor (meta/runtime.yml's requires_ansible) and one in between.
+# shellcheck disable=SC2034  # read by the tools that source this file (cores, integration)
+CORE_FLOOR=2.16.19:3.12 CORE_MIDDLE=2.18.19:3.11
 # dir=$(copy_collection ...) and friends: let set -e stop inside command substitutions too.
 shopt -s inherit_errexit
 
@@ -59,4 +63,52 @@ build_and_install() {
   ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS \
     ansible-galaxy collection install --offline --force -p "$COLLECTIONS" "$tarball" >&2
   printf '%s\n' "$tarball"
+}
+
+# get_pip_shim VENV: ansible-test downloads get-pip.py into every venv it makes; put our
+# offline shim where it looks first, named after the pip version that VENV's ansible-test pins.
+get_pip_shim() {
+  local ver dest
+  ver=$("$1/bin/python" - <<'PY'
+import re, ansible_test, os
+path = os.path.join(os.path.dirname(ansible_test.__file__), '_internal', 'python_requirements.py')
+m = re.search(r"default_packages = dict\(\s*pip='([0-9.]+)'", open(path).read())
+if not m:
+    raise SystemExit('cannot find the pinned pip version in ' + path)
+print(m.group(1))
+PY
+)
+  dest=$HOME/.ansible/test/cache/get_pip_${ver//./_}.py
+  if cmp -s "$REPO/tests/tools/get_pip.py" "$dest"; then
+    say "get-pip shim in place: $dest"
+    return
+  fi
+  say "install get-pip shim for pip $ver: $dest"
+  mkdir -p "$(dirname "$dest")"
+  cp "$REPO/tests/tools/get_pip.py" "$dest"
+}
+
+# find_python X.Y: the newest pyenv Python X.Y (pyenv's shims do not survive ansible-test),
+# else pythonX.Y on PATH.
+find_python() {
+  local p
+  p=$(printf '%s\n' "$HOME"/.pyenv/versions/"$1".*/bin/python3 | sort -V | tail -n 1)
+  if [[ -x $p ]]; then printf '%s\n' "$p"; return; fi
+  p=$(command -v "python$1" || true)
+  [[ -n $p ]] || die "no Python $1: neither ~/.pyenv/versions/$1.*/bin/python3 nor python$1 on PATH"
+  printf '%s\n' "$p"
+}
+
+# core_venv RELEASE PYTHON: print the path of a cached venv with ansible-core RELEASE on
+# PYTHON (made if missing), with ansible-test's get-pip shim in place for it.
+core_venv() {
+  local venv=$CACHE/venv-core-$1
+  if [[ $("$venv/bin/ansible" --version 2>/dev/null | head -n 1) != *"core $1]"* ]]; then
+    say "venv: ansible-core $1 on $2 in $venv"
+    rm -rf "$venv"
+    "$2" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "ansible-core==$1" >&2
+  fi
+  get_pip_shim "$venv" >&2
+  printf '%s\n' "$venv"
 }
