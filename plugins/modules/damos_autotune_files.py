@@ -127,6 +127,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 SECRET = '(secret: not shown)\n'
 
+# One file of files or secret_files. content_b64 stays out of the result's invocation (a few
+# hundred kB, and the secret); the diff shows the content of files.
+FILE_OPTIONS = dict(
+    path=dict(type='path', required=True),
+    content_b64=dict(type='str', required=True, no_log=True),
+    mode=dict(type='str', required=True))
+
 
 def _mode(value, where):
     try:
@@ -282,16 +289,9 @@ def main():
         argument_spec=dict(
             absent=dict(type='list', elements='path', default=[]),
             directories=dict(type='list', elements='path', default=[]),
-            files=dict(type='list', elements='dict', default=[], options=dict(
-                path=dict(type='path', required=True),
-                # Kept out of the result's invocation (a few hundred kB); the diff shows it.
-                content_b64=dict(type='str', required=True, no_log=True),
-                mode=dict(type='str', required=True))),
-            # The paths and modes are no secret; content_b64 is kept out of the log.
-            secret_files=dict(type='list', elements='dict', default=[], no_log=False, options=dict(
-                path=dict(type='path', required=True),
-                content_b64=dict(type='str', required=True, no_log=True),
-                mode=dict(type='str', required=True))),
+            files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS),
+            # The paths and modes are no secret; content_b64 is kept out of the log as in files.
+            secret_files=dict(type='list', elements='dict', default=[], no_log=False, options=FILE_OPTIONS),
         ),
         supports_check_mode=True,
     )
