@@ -42,7 +42,12 @@ def _cached_compile(pathname, source):
             pass
         return code
     with os.fdopen(fd, 'rb') as f:
-        code = marshal.loads(f.read())
+        data = f.read()
+    try:
+        code = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        # A file cut short (a guest reset before the page cache reached the disk): compile.
+        return _compile(pathname, source)
     return _renamed(code, pathname)
 
 
