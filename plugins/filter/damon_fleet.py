@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import format_us
+from ansible_collections.kernel.damon.plugins.module_utils._damon_core import format_us, scheme_options
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import format_bytes
 
 # (key, header) of the machine-readable formats (CSV), raw values in their units.
@@ -323,34 +323,17 @@ def tuning_svg(sample, title='', goal=0, engine='auto'):
 # ---------------------------------------------------------------- rollback
 
 def previous_scheme(facts, kdamond=0, scheme=0):
-    """damos_scheme options that put the scheme back as ansible_facts.damon shows it."""
+    """damos_scheme options that put the scheme back as ansible_facts.damon shows it: every
+    option damos_scheme has (kernel.damon's core inverts its own option-to-file mapping)."""
     if not isinstance(facts, dict):
         raise AnsibleFilterError('damon_previous_scheme: expected ansible_facts.damon (a dict), got %s'
                                  % type(facts).__name__)
     node = _find_kdamond(facts, kdamond)
-    found = _pick(_pick(node.get('contexts'), 0).get('schemes'), scheme)
     options = {'kdamond': kdamond, 'scheme': scheme, 'running': node.get('state') == 'on'}
-    if not found:
+    found = scheme_options(node, scheme)
+    if found is None:
         return dict(options, state='absent')
-    quotas = found.get('quotas') or {}
-    goals = []
-    for goal in quotas.get('goals') or []:
-        metric = goal.get('target_metric') or 'user_input'
-        # A target of 0 is a goal the kernel skips, and one damos_scheme refuses to write.
-        if not goal.get('target_value'):
-            continue
-        entry = {'metric': metric, 'target': goal['target_value']}
-        if metric == 'user_input':
-            entry['current'] = goal.get('current_value') or 0
-        if metric.startswith('node_'):
-            entry['nid'] = goal.get('nid', 0)
-        if metric.startswith('node_memcg_'):
-            entry['path'] = goal.get('path') or ''
-        goals.append(entry)
-    # Plain integers are in the unit of the sysfs file behind each option.
-    return dict(options, state='present', action=found.get('action'), goals=goals,
-                quotas={'time': quotas.get('ms', 0), 'size': quotas.get('bytes', 0),
-                        'reset_interval': quotas.get('reset_interval_ms', 0)})
+    return dict(options, state='present', **found)
 
 
 class FilterModule(object):

@@ -694,6 +694,94 @@ def _stage_filters(st, scheme, filters, operations):
                 st.set('%s/%s/%d/%s' % (scheme, name, index, key), value)
 
 
+# ---------------------------------------------------------------- the inverse: options from a read tree
+
+def _pairs(node, keys):
+    """{option: value} of the sysfs files KEYS {option: file} that NODE (a read dict) has."""
+    return {option: node[name] for option, name in keys.items() if isinstance(node, dict) and name in node}
+
+
+def _min_max(node):
+    return _pairs(node, {'min': 'min', 'max': 'max'})
+
+
+def scheme_options(kdamond, scheme):
+    """The damos_scheme options that make scheme SCHEME of a kdamond what it is in KDAMOND (the
+    kdamond as damos_facts shows it, or its tree read with nest(); sysfs names, context 0):
+    every option the module has, as plain integers in the unit of each sysfs file. Files of
+    options the kernel lacks are not in a read tree, so their options are left out. None when
+    the scheme does not exist."""
+    contexts = kdamond.get('contexts') or []
+    context = contexts[0] if contexts else {}
+    schemes = context.get('schemes') or []
+    if not 0 <= scheme < len(schemes):
+        return None
+    found = schemes[scheme]
+    options = {'operations': context.get('operations'), 'action': found.get('action')}
+    # Facts lift monitoring_attrs' files into the context; a tree read with nest() has them below.
+    attrs = context.get('monitoring_attrs') or context
+    intervals = attrs.get('intervals') or {}
+    goal = intervals.get('intervals_goal') or {}
+    if goal:
+        options['intervals_goal'] = _pairs(goal, {'access_bp': 'access_bp', 'aggrs': 'aggrs',
+                                                  'min_sample': 'min_sample_us', 'max_sample': 'max_sample_us'})
+    # While the kernel tunes sample and aggr, giving them only draws a warning.
+    options['intervals'] = _pairs(intervals, {'update': 'update_us'} if goal.get('aggrs') else
+                                  {'sample': 'sample_us', 'aggr': 'aggr_us', 'update': 'update_us'})
+    options['nr_regions'] = _min_max(attrs.get('nr_regions'))
+    targets = context.get('targets') or []
+    if targets and options['operations'] == 'paddr':
+        options['regions'] = [_pairs(region, {'start': 'start', 'end': 'end'})
+                              for region in targets[0].get('regions') or []]
+    elif targets:
+        options['pid'] = targets[0].get('pid_target')
+    for option, name in (('apply_interval', 'apply_interval_us'), ('target_nid', 'target_nid')):
+        if name in found and (option != 'target_nid' or str(options['action']).startswith('migrate_')):
+            options[option] = found[name]
+    pattern = found.get('access_pattern') or {}
+    options['access_pattern'] = {option: _min_max(pattern.get(name)) for option, name in (
+        ('size', 'sz'), ('access_rate', 'nr_accesses'), ('age', 'age')) if name in pattern}
+    quotas = found.get('quotas') or {}
+    options['quotas'] = _pairs(quotas, {'time': 'ms', 'size': 'bytes', 'reset_interval': 'reset_interval_ms',
+                                        'goal_tuner': 'goal_tuner'})
+    options['quotas']['weights'] = _pairs(quotas.get('weights'), {
+        'size': 'sz_permil', 'access_rate': 'nr_accesses_permil', 'age': 'age_permil'})
+    goals = []
+    for entry in quotas.get('goals') or []:
+        metric = entry.get('target_metric') or 'user_input'
+        # A target of 0 is a goal the kernel skips, and one damos_scheme refuses to write.
+        if not entry.get('target_value'):
+            continue
+        item = {'metric': metric, 'target': entry['target_value']}
+        if metric == 'user_input':
+            item['current'] = entry.get('current_value') or 0
+        if metric.startswith('node_'):
+            item['nid'] = entry.get('nid', 0)
+        if metric.startswith('node_memcg_'):
+            item['path'] = entry.get('path') or ''
+        goals.append(item)
+    if 'goals' in quotas:
+        options['goals'] = goals
+    options['watermarks'] = _pairs(found.get('watermarks'), {
+        'metric': 'metric', 'interval': 'interval_us', 'high': 'high', 'mid': 'mid', 'low': 'low'})
+    filters = []
+    # Facts list every layer's filters under filters; a tree read with nest() has one list per layer.
+    for entry in (found.get('core_filters') or []) + (found.get('ops_filters') or []) + (found.get('filters') or []):
+        item = _pairs(entry, {'type': 'type', 'matching': 'matching', 'allow': 'allow'})
+        item.update(_pairs(entry, {'memcg': {'memcg_path': 'memcg_path'},
+                                   'addr': {'addr_start': 'addr_start', 'addr_end': 'addr_end'},
+                                   'target': {'target_idx': 'damon_target_idx'},
+                                   'hugepage_size': {'min': 'min', 'max': 'max'}}.get(entry.get('type'), {})))
+        filters.append(item)
+    if any(name in found for name in ('filters', 'core_filters', 'ops_filters')):
+        options['filters'] = filters
+    # An option with nothing read is not given (an empty list is: no goals, no filters).
+    for parent in (options, options['quotas']):
+        for name in [name for name, value in parent.items() if value is None or value == {}]:
+            del parent[name]
+    return options
+
+
 # ---------------------------------------------------------------- applying and committing
 
 def _kdamond_states(host, current):
