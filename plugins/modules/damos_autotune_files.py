@@ -22,7 +22,8 @@ description:
   - Every input is checked before the first change. A file is replaced atomically (a temporary
     file in its directory, synced, then renamed over it); a symlink in its place is replaced and
     a symlink in O(absent) removed, never followed. Anything else in a file's place (a
-    directory, a FIFO) fails naming the path.
+    directory, a FIFO) fails naming the path. Temporary files that a killed run left beside a
+    file are removed.
 extends_documentation_fragment:
   - kernel.damon._damon.attributes
 attributes:
@@ -64,6 +65,15 @@ options:
         description: Octal mode, such as C(0644).
         type: str
         required: true
+  pending:
+    description:
+      - A file that marks changes not yet followed by what the caller does after this module (the
+        role reloads systemd and restarts the feeder). It is written, empty, root's and C(0600),
+        before the first file of O(files) or O(secret_files) changes, so a run killed between this
+        module and that restart leaves it behind; RV(pending) is true while it exists, and the
+        caller removes it once the restart is done. Its directory must exist or be in
+        O(directories).
+    type: path
   secret_files:
     description:
       - Files like O(files) whose content is in neither the log nor the diff (the feeder's settings
@@ -113,12 +123,19 @@ changed_paths:
   type: list
   elements: str
   returned: always
+pending:
+  description:
+    - Whether the O(pending) file exists after this run (in check mode, would exist), because
+      this run changed a file or an earlier run did and was not followed by the restart.
+  type: bool
+  returned: when O(pending) is set
 """
 
 import base64
 import binascii
 import errno
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -284,21 +301,59 @@ def _file(path, content, mode, secret, check, diffs):
     return True
 
 
+def _leftovers(path, check, diffs):
+    """Remove the temporary files that a write of PATH killed halfway left beside it (named
+    as _write names them); return their paths."""
+    directory, name = os.path.split(path)
+    pattern = re.compile(r'\A\.%s\.[A-Za-z0-9_]{8}\Z' % re.escape(name))
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    removed = []
+    for found in sorted(names):
+        leftover = os.path.join(directory, found)
+        if pattern.match(found) and stat.S_ISREG(os.lstat(leftover).st_mode):
+            if not check:
+                os.unlink(leftover)
+            diffs.append({'before_header': leftover, 'after_header': leftover,
+                          'before': 'present\n', 'after': 'absent\n'})
+            removed.append(leftover)
+    return removed
+
+
+def _pending(path, check):
+    """Leave the marker at PATH (nothing in check mode)."""
+    if check:
+        return
+    current, fd = _current(path, 0)
+    if fd is not None:
+        os.close(fd)
+    if current is None:
+        _write(path, b'', 0o600)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             absent=dict(type='list', elements='path', default=[]),
             directories=dict(type='list', elements='path', default=[]),
             files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS),
+            pending=dict(type='path'),
             # The paths and modes are no secret; content_b64 is kept out of the log as in files.
             secret_files=dict(type='list', elements='dict', default=[], no_log=False, options=FILE_OPTIONS),
         ),
         supports_check_mode=True,
     )
     check = module.check_mode
-    changed, diffs = [], []
+    marker = module.params['pending']
+    changed, diffs, extra = [], [], {}
     try:
         wanted = _wanted(module)
+        if marker is not None:
+            if not os.path.isabs(marker):
+                raise ValueError('pending: %s is not an absolute path' % marker)
+            extra['pending'] = os.path.lexists(marker)
         for path in module.params['absent']:
             if _absent(path, check, diffs):
                 changed.append(path)
@@ -306,6 +361,12 @@ def main():
             if _directory(path, check):
                 changed.append(path)
         for path, content, mode, secret in wanted:
+            changed.extend(_leftovers(path, check, diffs))
+            # The marker goes down before the first file changes, not after: a run killed in
+            # between must leave it.
+            if marker is not None and not extra['pending'] and _file(path, content, mode, secret, True, []):
+                _pending(marker, check)
+                extra['pending'] = True
             if _file(path, content, mode, secret, check, diffs):
                 changed.append(path)
     except ValueError as e:
@@ -314,7 +375,7 @@ def main():
         module.fail_json(msg='%s: %s' % (e.filename or 'damos_autotune_files', os.strerror(e.errno)),
                          errno=e.errno, changed_paths=changed)
     module.exit_json(changed=bool(changed), changed_paths=changed,
-                     diff=diffs if module._diff else [])
+                     diff=diffs if module._diff else [], **extra)
 
 
 if __name__ == '__main__':

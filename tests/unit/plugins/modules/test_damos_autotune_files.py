@@ -148,3 +148,62 @@ def test_absent_removes_files_and_trees_and_no_symlink_target(tmp_path):
 def test_absent_refuses_the_root_directory(tmp_path):
     result = run(tmp_path, absent=['/'])
     assert result['failed'] is True and result['msg'] == 'absent: / is not an absolute path below /'
+
+
+def test_pending_is_left_before_the_first_file_changes_and_stays_until_removed(tmp_path):
+    marker = str(tmp_path / 'lib' / 'restart-pending')
+    fresh = run(tmp_path, check=True, pending=marker, **inputs(tmp_path))
+    assert fresh['pending'] is True and tree(tmp_path) == {}
+    installed = run(tmp_path, pending=marker, **inputs(tmp_path))
+    assert installed['changed'] is True and installed['pending'] is True
+    assert tree(tmp_path)['lib/restart-pending'] == (0o100600, b'')
+    # A run killed before the caller's restart: the next run changes no file, and still says so.
+    again = run(tmp_path, pending=marker, **inputs(tmp_path))
+    assert again['changed'] is False and again['pending'] is True
+    # The caller restarted and removed the marker: nothing is pending any more.
+    os.unlink(marker)
+    done = run(tmp_path, pending=marker, **inputs(tmp_path))
+    assert done['changed'] is False and done['pending'] is False
+    assert 'lib/restart-pending' not in tree(tmp_path)
+
+
+def test_pending_goes_down_before_a_file_that_cannot_be_written(tmp_path):
+    marker = str(tmp_path / 'lib' / 'restart-pending')
+    first = inputs(tmp_path)
+    run(tmp_path, **first)
+    # core.py changes, then run cannot be written (a directory in its place): the run fails
+    # half done, and the marker says a restart is owed.
+    os.unlink(tmp_path / 'lib' / 'run')
+    os.mkdir(tmp_path / 'lib' / 'run')
+    changed = dict(first)
+    changed['files'] = [dict(first['files'][0], content_b64=b64('X = 2\n')), first['files'][1]]
+    failed = run(tmp_path, pending=marker, **changed)
+    assert failed['failed'] is True and 'lib/run' in failed['msg']
+    assert tree(tmp_path)['lib/pkg/core.py'] == (0o100644, b'X = 2\n')
+    assert tree(tmp_path)['lib/restart-pending'] == (0o100600, b'')
+
+
+def test_no_marker_when_nothing_changes_and_no_pending_key_without_the_option(tmp_path):
+    marker = str(tmp_path / 'lib' / 'restart-pending')
+    first = run(tmp_path, **inputs(tmp_path))
+    assert 'pending' not in first
+    quiet = run(tmp_path, pending=marker, **inputs(tmp_path))
+    assert quiet['changed'] is False and quiet['pending'] is False
+    assert not os.path.lexists(marker)
+    relative = run(tmp_path, pending='restart-pending', **inputs(tmp_path))
+    assert relative['failed'] is True and 'pending: restart-pending is not an absolute path' in relative['msg']
+
+
+def test_temporary_files_of_a_killed_write_are_removed_and_nothing_else(tmp_path):
+    run(tmp_path, **inputs(tmp_path))
+    lib = tmp_path / 'lib'
+    (lib / '.run.k1ll3d_x').write_bytes(b'half')
+    (lib / '.run.short').write_bytes(b'not ours: not 8 characters')
+    (lib / '.other.abcdefgh').write_bytes(b'not ours: another name')
+    os.symlink('/etc/passwd', lib / '.settings.abcd1234')
+    cleaned = run(tmp_path, **inputs(tmp_path))
+    assert cleaned['changed'] is True
+    assert cleaned['changed_paths'] == [str(lib / '.run.k1ll3d_x')]
+    left = sorted(os.listdir(lib))
+    assert left == ['.other.abcdefgh', '.run.short', '.settings.abcd1234', 'pkg', 'run', 'settings']
+    assert run(tmp_path, **inputs(tmp_path))['changed'] is False
