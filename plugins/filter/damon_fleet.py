@@ -22,8 +22,8 @@ from xml.sax.saxutils import escape
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import format_us, scheme_options
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import format_bytes
+from ansible_collections.kernel.damon.plugins.module_utils._damon_model import scheme_options
+from ansible_collections.kernel.damon.plugins.module_utils._damon_units import format_bytes, format_us
 
 # (key, header) of the machine-readable formats (CSV), raw values in their units.
 CSV_COLUMNS = (

@@ -4,7 +4,9 @@
 """Sampling one DAMOS scheme over a time window, on the host: its effective quota,
 statistics, and each quota goal's current value measured the way the kernel measures it.
 
-Pure standard library, like _damon_core, so host-side tools can import it too.
+Pure standard library, like the rest of the core, so host-side tools can import it too; it
+loads the facts, the host, the model and the units, nothing that plans or writes a
+configuration.
 
 Why on the host: the kernel never writes the value it measures for a self-measuring goal
 back to ``current_value`` (damon-sysfs.md 4.1), so a goal's current value has to be
@@ -20,14 +22,10 @@ import math
 import os
 import time
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import parse_time
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    DamonKernelError,
-    DamonValidationError,
-    _refresh,
-    format_bytes,
-    parse_int,
-)
+from ._damon_errors import DamonKernelError, DamonValidationError
+from ._damon_facts import refresh_stats
+from ._damon_model import kdamond_dir, scheme_dir
+from ._damon_units import format_bytes, parse_int, parse_time
 
 # Goal metrics whose current value this module measures, and the host files it reads.
 MEASURED_METRICS = ('user_input', 'some_mem_psi_us', 'node_mem_used_bp', 'node_mem_free_bp',
@@ -158,18 +156,14 @@ def _exists(host, rel):
     return os.path.exists(host.admin_path(rel))
 
 
-def _scheme_path(kdamond, scheme):
-    return 'kdamonds/%d/contexts/0/schemes/%d' % (kdamond, scheme)
-
-
 def take_sample(host, kdamond, scheme, refresh, previous, started, clock, meminfo_cache):
     """One sample: refresh (managed, running kdamonds only), then read."""
-    kdamond_path = 'kdamonds/%d' % kdamond
-    path = _scheme_path(kdamond, scheme)
+    kdamond_path = kdamond_dir(kdamond)
+    path = scheme_dir(kdamond, scheme)
     state = host.read(kdamond_path + '/state')
     if refresh and state == 'on':
         with host.lock():
-            _refresh(host, kdamond)
+            refresh_stats(host, kdamond)
         state = host.read(kdamond_path + '/state')
     meminfo_cache.clear()
     reading = Reading(host, clock(), host.memory_psi(), meminfo_cache)
@@ -255,7 +249,7 @@ def sample_scheme(host, params, clock=time.monotonic):
         raise DamonValidationError('kdamond', kdamond, 'a kdamond of DAMON sysfs, which this host does not have '
                                                        '(%s is missing)' % host.shown(host.admin))
     count = int(host.read('kdamonds/nr_kdamonds'))
-    if kdamond >= count or not host.is_dir(_scheme_path(kdamond, scheme)):
+    if kdamond >= count or not host.is_dir(scheme_dir(kdamond, scheme)):
         raise DamonValidationError('scheme', scheme, 'an existing scheme of kdamond %d (the host has %d kdamonds%s)'
                                    % (kdamond, count, '' if kdamond >= count else
                                       ', kdamond %d has %s schemes' % (kdamond, _schemes(host, kdamond))))

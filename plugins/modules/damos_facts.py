@@ -333,12 +333,9 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-# Only the kernel side: the facts never plan or write a configuration.
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    DamonError,
-    Host,
-    gather_facts,
-)
+# Only what reads: the facts never load what plans or writes a configuration.
+from ansible_collections.kernel.damon.plugins.module_utils._damon_facts import gather_facts
+from ansible_collections.kernel.damon.plugins.module_utils._damon_module import run_reader
 
 
 def build_module():
@@ -351,16 +348,13 @@ def build_module():
     )
 
 
+def _read(host, params):
+    facts = gather_facts(host, kdamonds=params['kdamonds'], refresh=params['refresh'])
+    return dict(changed=False, ansible_facts=dict(damon=facts))
+
+
 def main():
-    module = build_module()
-    try:
-        host = Host(run_command=module.run_command)
-        # Check mode writes nothing, not even the refresh keywords.
-        facts = gather_facts(host, kdamonds=module.params['kdamonds'],
-                             refresh=module.params['refresh'] and not module.check_mode)
-    except DamonError as err:
-        module.fail_json(msg=str(err))
-    module.exit_json(changed=False, ansible_facts=dict(damon=facts))
+    run_reader(build_module(), _read)
 
 
 if __name__ == '__main__':

@@ -217,13 +217,13 @@ kdamond:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
+from ansible_collections.kernel.damon.plugins.module_utils._damon_module import (
     goal_options,
+    run_writer,
     target_address_spec,
     writer_spec,
 )
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_quota_goal
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_quota_goal
 
 
 def argument_spec():
@@ -242,25 +242,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    try:
-        host = Host(run_command=module.run_command)
-        host.set_lock_timeout(module.params['lock_timeout'])
-        result = ensure_quota_goal(host, dict(module.params), check_mode=module.check_mode)
-    except DamonError as err:
-        module.fail_json(msg=str(err))
-
-    for warning in result.get('warnings') or []:
-        module.warn(warning)
-    output = dict(
-        changed=result['changed'],
-        sysfs_writes=result['sysfs_writes'],
-        commit=result['commit'],
-        kdamond=result['kdamond'],
-    )
-    if module._diff:
-        output['diff'] = result['diff']
-    module.exit_json(**output)
+    run_writer(build_module(), ensure_quota_goal)
 
 
 if __name__ == '__main__':

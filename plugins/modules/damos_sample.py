@@ -236,7 +236,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host
+from ansible_collections.kernel.damon.plugins.module_utils._damon_module import run_reader
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sample import sample_scheme
 
 
@@ -254,16 +254,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    try:
-        # Check mode writes nothing, not even the refresh keywords.
-        params = dict(module.params, refresh=module.params['refresh'] and not module.check_mode)
-        result = sample_scheme(Host(run_command=module.run_command), params)
-    except DamonError as err:
-        module.fail_json(msg=str(err))
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    module.exit_json(**result)
+    run_reader(build_module(), sample_scheme)
 
 
 if __name__ == '__main__':

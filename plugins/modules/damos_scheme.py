@@ -646,18 +646,22 @@ kdamond:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_args import (
+from ansible_collections.kernel.damon.plugins.module_utils._damon_model import (
+    ACTIONS,
+    FILTER_TYPE_OPTIONS,
+    FILTER_TYPES,
+    GOAL_TUNERS,
+    OPERATIONS,
+    PROCESS_OPTIONS,
+    WATERMARK_METRICS,
+)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_module import (
     goals_list_spec,
+    run_writer,
     target_address_spec,
     writer_spec,
 )
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonError, Host
-
-ACTIONS = ['willneed', 'cold', 'pageout', 'hugepage', 'nohugepage',
-           'lru_prio', 'lru_deprio', 'migrate_hot', 'migrate_cold', 'stat', 'collapse']
-FILTER_TYPES = ['anon', 'active', 'memcg', 'young', 'hugepage_size', 'unmapped', 'addr', 'target']
-PROCESS_TARGET = ('pid', 'pidfile', 'systemd_unit')
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_scheme
 
 
 def _dict(**options):
@@ -674,7 +678,7 @@ def argument_spec():
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         # No default: with state=absent an unset value must stay distinguishable.
         running=dict(type='bool'),
-        operations=dict(type='str', choices=['paddr', 'vaddr', 'fvaddr']),
+        operations=dict(type='str', choices=list(OPERATIONS)),
         pid=dict(type='int'),
         pidfile=dict(type='path'),
         systemd_unit=dict(type='str'),
@@ -690,7 +694,7 @@ def argument_spec():
             max_sample=dict(type='raw'),
         ),
         nr_regions=_range('int'),
-        action=dict(type='str', choices=ACTIONS),
+        action=dict(type='str', choices=list(ACTIONS)),
         apply_interval=dict(type='raw'),
         target_nid=dict(type='int'),
         access_pattern=_dict(size=_range(), access_rate=_range(), age=_range()),
@@ -699,11 +703,11 @@ def argument_spec():
             size=dict(type='raw'),
             reset_interval=dict(type='raw'),
             weights=_dict(size=dict(type='int'), access_rate=dict(type='int'), age=dict(type='int')),
-            goal_tuner=dict(type='str', choices=['consist', 'temporal']),
+            goal_tuner=dict(type='str', choices=list(GOAL_TUNERS)),
         ),
         goals=goals_list_spec(),
         watermarks=_dict(
-            metric=dict(type='str', choices=['none', 'free_mem_rate']),
+            metric=dict(type='str', choices=list(WATERMARK_METRICS)),
             interval=dict(type='raw'),
             high=dict(type='int'),
             mid=dict(type='int'),
@@ -713,7 +717,7 @@ def argument_spec():
             type='list',
             elements='dict',
             options=dict(
-                type=dict(type='str', required=True, choices=FILTER_TYPES),
+                type=dict(type='str', required=True, choices=list(FILTER_TYPES)),
                 matching=dict(type='bool', default=True),
                 allow=dict(type='bool', default=False),
                 memcg_path=dict(type='str'),
@@ -723,12 +727,7 @@ def argument_spec():
                 min=dict(type='raw'),
                 max=dict(type='raw'),
             ),
-            required_if=[
-                ('type', 'memcg', ('memcg_path',)),
-                ('type', 'addr', ('addr_start', 'addr_end')),
-                ('type', 'target', ('target_idx',)),
-                ('type', 'hugepage_size', ('min', 'max')),
-            ],
+            required_if=[('type', kind, needed) for kind, needed in FILTER_TYPE_OPTIONS.items()],
         ),
         stop_kdamonds=dict(type='bool', default=False),
         stop_exclusive_modules=dict(type='bool', default=False),
@@ -740,31 +739,13 @@ def argument_spec():
 def build_module():
     return AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[PROCESS_TARGET],
+        mutually_exclusive=[PROCESS_OPTIONS],
         supports_check_mode=True,
     )
 
 
 def main():
-    module = build_module()
-    try:
-        host = Host(run_command=module.run_command)
-        host.set_lock_timeout(module.params['lock_timeout'])
-        result = ensure_scheme(host, dict(module.params), check_mode=module.check_mode)
-    except DamonError as err:
-        module.fail_json(msg=str(err))
-
-    for warning in result.get('warnings') or []:
-        module.warn(warning)
-    output = dict(
-        changed=result['changed'],
-        sysfs_writes=result['sysfs_writes'],
-        commit=result['commit'],
-        kdamond=result['kdamond'],
-    )
-    if module._diff:
-        output['diff'] = result['diff']
-    module.exit_json(**output)
+    run_writer(build_module(), ensure_scheme)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@
 """damos-autotune: feed a workload's score to a DAMOS user_input quota goal.
 
 Installed by the kernel.damon.damos_autotune role next to the collection's core (the
-package kernel_damon: _damon_core.py on _damon_sysfs.py), which does the sysfs work:
+package kernel_damon: the modules' module_utils), which does the sysfs work:
 validation, the lock, EBUSY retries, the write of current_value and
 commit_schemes_quota_goals (feed_quota_goal), and the boot-time re-apply (ensure_scheme).
 This file reads the score, validates it and decides.
@@ -364,7 +364,8 @@ def make_host(settings, fds):
     descriptors: the feeder may not open them itself."""
     if LIB not in sys.path:
         sys.path.insert(0, LIB)
-    from kernel_damon._damon_sysfs import DamonConflictError, Host
+    from kernel_damon._damon_errors import DamonConflictError
+    from kernel_damon._damon_host import Host
 
     by_path = {path: fds[name] for name, path in settings.files().items() if name in fds}
 
@@ -521,8 +522,8 @@ class Feeder:
     def _feed(self, desired, now):
         if self.host is None:
             self.host = self._make_host(self.settings, self.fds)
-        from kernel_damon._damon_core import feed_quota_goal
-        from kernel_damon._damon_sysfs import DamonError, DamonLockBusyError
+        from kernel_damon._damon_errors import DamonError, DamonLockBusyError
+        from kernel_damon._damon_feed import feed_quota_goal
 
         settings, state = self.settings, self.state
         refused = None
@@ -768,8 +769,10 @@ def stored_scheme(data):
 
 def cmd_apply(fds):
     sys.path.insert(0, LIB)
-    from kernel_damon._damon_core import ensure_scheme, kdamond_pid
-    from kernel_damon._damon_sysfs import DamonError, Host
+    from kernel_damon._damon_errors import DamonError
+    from kernel_damon._damon_feed import kdamond_pid
+    from kernel_damon._damon_host import Host
+    from kernel_damon._damon_plan import ensure_scheme
 
     try:
         params = stored_scheme(load_config(CONFIG))

@@ -15,8 +15,9 @@ from __future__ import annotations
 import errno
 import os
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    ACTIONS, FILTER_TYPES, GOAL_METRICS, Host, kernel_version, read_tree)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_host import Host, read_tree
+from ansible_collections.kernel.damon.plugins.module_utils._damon_model import ACTIONS, FILTER_TYPES, GOAL_METRICS
+from ansible_collections.kernel.damon.plugins.module_utils._damon_units import kernel_version
 
 
 class RO(str):

@@ -9,12 +9,32 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
-    ensure_quota_goal, ensure_scheme, format_us, parse_access_rate, parse_age, parse_ratio, parse_size, parse_time,
-    plan_writes, scheme_options)
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    ULONG_MAX, DamonConflictError, DamonError, DamonKernelError, DamonUnavailableError, DamonValidationError,
-    Host, format_bytes, gather_facts, nest, parse_node_list, read_tree, subtree)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import (
+    DamonConflictError,
+    DamonError,
+    DamonKernelError,
+    DamonUnavailableError,
+    DamonValidationError,
+)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_facts import gather_facts
+from ansible_collections.kernel.damon.plugins.module_utils._damon_host import Host, read_tree
+from ansible_collections.kernel.damon.plugins.module_utils._damon_model import nest, scheme_options, subtree
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import (
+    ensure_quota_goal,
+    ensure_scheme,
+    plan_writes,
+)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_units import (
+    format_bytes,
+    format_us,
+    parse_access_rate,
+    parse_age,
+    parse_node_list,
+    parse_ratio,
+    parse_size,
+    parse_time,
+    ULONG_MAX,
+)
 
 K0 = 'kdamonds/0'
 C0 = K0 + '/contexts/0'

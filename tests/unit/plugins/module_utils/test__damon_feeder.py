@@ -13,9 +13,14 @@ import time
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme, feed_quota_goal, kdamond_pid
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    DamonConflictError, DamonError, DamonKernelError, DamonValidationError)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_feed import feed_quota_goal, kdamond_pid
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import (
+    DamonConflictError,
+    DamonError,
+    DamonKernelError,
+    DamonValidationError,
+)
 
 K0 = 'kdamonds/0'
 G0 = K0 + '/contexts/0/schemes/0/quotas/goals/0'
@@ -192,15 +197,15 @@ def test_commit_that_stops_the_kdamond_is_reported(host):
 def load_program():
     """roles/damos_autotune/files/damos_autotune.py, which imports the core as the package
     kernel_damon, as the role installs it on a host."""
+    import importlib
     import importlib.util
     import sys
 
     from ansible_collections.kernel.damon.plugins import module_utils
-    from ansible_collections.kernel.damon.plugins.module_utils import _damon_core, _damon_sysfs
 
     sys.modules.setdefault('kernel_damon', module_utils)
-    sys.modules.setdefault('kernel_damon._damon_core', _damon_core)
-    sys.modules.setdefault('kernel_damon._damon_sysfs', _damon_sysfs)
+    for name in ('_damon_errors', '_damon_feed', '_damon_host', '_damon_plan'):
+        sys.modules.setdefault('kernel_damon.' + name, importlib.import_module(module_utils.__name__ + '.' + name))
     path = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'damos_autotune', 'files',
                         'damos_autotune.py')
     spec = importlib.util.spec_from_file_location('damos_autotune_program', path)
@@ -568,11 +573,11 @@ def test_blocking_lock_gives_up_after_the_timeout_and_takes_a_freed_lock(host):
 def apply_on(host, tmp_path, monkeypatch):
     """The program whose `apply` stores CONFIG in tmp_path and runs on the fake kernel (never
     on this machine's sysfs, whatever the stored file holds)."""
-    from ansible_collections.kernel.damon.plugins.module_utils import _damon_sysfs
+    from ansible_collections.kernel.damon.plugins.module_utils import _damon_host
 
     program = load_program()
     monkeypatch.setattr(program, 'CONFIG', str(tmp_path / 'damos_autotune.json'))
-    monkeypatch.setattr(_damon_sysfs, 'Host', lambda **kwargs: host)
+    monkeypatch.setattr(_damon_host, 'Host', lambda **kwargs: host)
     return program
 
 
@@ -638,7 +643,7 @@ def test_a_score_file_path_cannot_smuggle_in_a_setting():
 
 
 def test_the_boot_id_comes_from_the_descriptor_systemd_passed(tmp_path):
-    from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonConflictError as Conflict
+    from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import DamonConflictError as Conflict
 
     program = load_program()
     path = tmp_path / 'boot_id'

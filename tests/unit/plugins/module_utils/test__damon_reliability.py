@@ -12,9 +12,12 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_quota_goal, ensure_scheme
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    DamonError, DamonKernelError, DamonValidationError)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_quota_goal, ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import (
+    DamonError,
+    DamonKernelError,
+    DamonValidationError,
+)
 from ansible_collections.kernel.damon.tests.unit.plugins.module_utils.fake_kernel import FakeHost, _error
 
 S0 = 'kdamonds/0/contexts/0/schemes/0'

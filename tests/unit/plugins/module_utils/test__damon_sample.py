@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import ensure_scheme
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import DamonValidationError
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import DamonValidationError
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sample import (
     Reading, goal_current, parse_meminfo, parse_numa_stat, sample_scheme, summarize)
 

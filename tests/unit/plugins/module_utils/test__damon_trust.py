@@ -13,10 +13,11 @@ import os
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import (
-    ensure_quota_goal, ensure_scheme, feed_quota_goal, journal_path)
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import (
-    DamonConflictError, DamonError, gather_facts)
+from ansible_collections.kernel.damon.plugins.module_utils._damon_feed import feed_quota_goal
+from ansible_collections.kernel.damon.plugins.module_utils._damon_journal import journal_path
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_quota_goal, ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import DamonConflictError, DamonError
+from ansible_collections.kernel.damon.plugins.module_utils._damon_facts import gather_facts
 
 K0 = 'kdamonds/0'
 S0 = K0 + '/contexts/0/schemes/0'

@@ -19,13 +19,14 @@ import sys
 import time
 
 sys.path.insert(0, sys.argv[1])
-from kernel_damon import _damon_core as core  # noqa: E402  pylint: disable=wrong-import-position,import-error
-from kernel_damon import _damon_sysfs as sysfs  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from kernel_damon import _damon_errors as errors  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from kernel_damon import _damon_host as host  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from kernel_damon import _damon_plan as plan  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 CGROUP = '/sys/fs/cgroup/' + sys.argv[2].strip('/')
 
 
-class RacingHost(sysfs.Host):
+class RacingHost(host.Host):
     def _raw_write(self, path, data):
         if path.endswith('/state') and data == 'commit' and os.path.isdir(CGROUP):
             os.rmdir(CGROUP)
@@ -37,8 +38,8 @@ class RacingHost(sysfs.Host):
 
 def main():
     try:
-        out = {'failed': False, 'result': core.ensure_scheme(RacingHost(), json.loads(sys.argv[3]))}
-    except sysfs.DamonError as err:
+        out = {'failed': False, 'result': plan.ensure_scheme(RacingHost(), json.loads(sys.argv[3]))}
+    except errors.DamonError as err:
         out = {'failed': True, 'msg': str(err), 'class': type(err).__name__, 'errno': getattr(err, 'errno', None)}
     print(json.dumps(out))
 

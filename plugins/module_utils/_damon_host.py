@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The kernel side of kernel.damon: what DAMON sysfs offers on a host and how to read it.
-Errors, kernel releases and features, Host (sysfs I/O with EBUSY retries, the lock, the
-ownership registry), the sysfs tree as a flat map, and the facts.
+"""The host: one machine's DAMON sysfs tree and the files around it.  Host reads and writes
+sysfs files (with EBUSY retries), detects the kernel's features, reads the host files DAMON
+options refer to (nodes, System RAM, PSI, cgroups, pidfiles, units), holds the collection's
+lock and its ownership registry; read_tree() reads the tree as a flat map.  Root's own state
+files are written here too: nothing else in the core opens a file.
 
-Pure standard library, like _damon_core, which plans and applies on top of it.  Split from
-it so that damos_facts, which only reads, loads a third of the code: a module's
-module_utils run from AnsiballZ's zip and are compiled again on every run.  See
-docs/design.md for the contract.
+Part of the core (docs/design.md, "Layers"): pure standard library, imported on managed
+hosts without Ansible; depends on _damon_model, _damon_units and _damon_errors.
 """
 
 from __future__ import annotations
@@ -23,48 +23,20 @@ import re
 import stat
 import time
 
+from ._damon_errors import DamonError, DamonKernelError, DamonLockBusyError, DamonValidationError
+from ._damon_model import (
+    ACTIONS,
+    CONTEXT_GLOB,
+    EXCLUSIVE_MODULES,
+    FILE_FEATURES,
+    FILTER_TYPES,
+    GOAL_METRICS,
+    OPERATIONS,
+    since,
+)
+from ._damon_units import INT_MAX, kernel_version, parse_node_list, parse_psi, plain_int, sysfs_value
+
 ADMIN_DIR = 'sys/kernel/mm/damon/admin'
-# The kernel's parsers of DAMON sysfs files: kstrtoul, kstrtouint, kstrtoint (damon-sysfs.md sec. 2).
-ULONG_MAX = 2 ** 64 - 1
-UINT_MAX = 2 ** 32 - 1
-INT_MAX = 2 ** 31 - 1
-EXCLUSIVE_MODULES = ('damon_stat', 'damon_reclaim', 'damon_lru_sort')
-
-
-# ---------------------------------------------------------------- errors
-
-class DamonError(Exception):
-    """Base class; str() is the message meant for the user."""
-
-
-class DamonValidationError(DamonError):
-    def __init__(self, option, value, accepted):
-        self.option, self.value, self.accepted = option, value, accepted
-        if value is None:
-            message = '%s: missing; accepted: %s' % (option, accepted)
-        else:
-            message = '%s: invalid value %r; accepted: %s' % (option, value, accepted)
-        super().__init__(message)
-
-
-class DamonKernelError(DamonError):
-    def __init__(self, path, value, errno_):
-        self.path, self.value, self.errno = path, value, errno_
-        action = 'reading %s' % path if value is None else 'writing %r to %s' % (value, path)
-        super().__init__('%s failed: %s (%s)' % (
-            action, errno.errorcode.get(errno_, str(errno_)), os.strerror(errno_)))
-
-
-class DamonConflictError(DamonError):
-    pass
-
-
-class DamonLockBusyError(DamonConflictError):
-    """Another writer of this collection held the lock for all of lock_timeout."""
-
-
-class DamonUnavailableError(DamonError):
-    pass
 
 
 class _LockWaitOver(Exception):
@@ -94,96 +66,6 @@ def _flock_blocking(fd, timeout):
     finally:
         signal.signal(signal.SIGALRM, previous)
     return locked
-
-
-# ---------------------------------------------------------------- units the facts need too
-
-def _plain_int(value):
-    """An int, or a string of digits; bool is deliberately not a number here."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r'^\s*-?[0-9]+\s*$', value):
-        try:
-            return int(value)
-        except ValueError:      # more digits than int() converts (4300): out of any range here
-            return None
-    return None
-
-
-def parse_int(option, value, minimum=0, maximum=ULONG_MAX, accepted=None):
-    number = _plain_int(value)
-    if number is None or number < minimum or number > maximum:
-        raise DamonValidationError(option, value, accepted or 'an integer from %d to %d' % (minimum, maximum))
-    return number
-
-
-def format_bytes(value):
-    if value >= ULONG_MAX:
-        return 'max'
-    amount = float(value)
-    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'):
-        if amount < 1024:
-            return '%d B' % value if unit == 'B' else '%.1f %s' % (amount, unit)
-        amount /= 1024
-    return '%.1f EiB' % amount
-
-
-# ---------------------------------------------------------------- kernel features
-
-def kernel_version(release):
-    match = re.match(r'(\d+)\.(\d+)(?:\.(\d+))?', release or '')
-    return tuple(int(part or 0) for part in match.groups()) if match else (0, 0, 0)
-
-
-# Keyword values cannot be probed without writing, so they go by release (damon-sysfs.md
-# sec. 1).  'collapse' and 'node_eligible_mem_bp' were seen first on 7.3.
-OPERATIONS = {'vaddr': (5, 18), 'paddr': (5, 18), 'fvaddr': (5, 19)}
-ACTIONS = {'willneed': (5, 18), 'cold': (5, 18), 'pageout': (5, 18), 'hugepage': (5, 18),
-           'nohugepage': (5, 18), 'stat': (5, 18), 'lru_prio': (6, 0), 'lru_deprio': (6, 0),
-           'migrate_hot': (6, 11), 'migrate_cold': (6, 11), 'collapse': (7, 3)}
-PADDR_ACTIONS = ('pageout', 'lru_prio', 'lru_deprio', 'migrate_hot', 'migrate_cold', 'stat')
-VADDR_ACTIONS = ('willneed', 'cold', 'pageout', 'hugepage', 'nohugepage', 'migrate_hot',
-                 'migrate_cold', 'stat', 'collapse')
-GOAL_METRICS = {'user_input': (6, 8), 'some_mem_psi_us': (6, 9), 'node_mem_used_bp': (6, 16),
-                'node_mem_free_bp': (6, 16), 'node_memcg_used_bp': (6, 19),
-                'node_memcg_free_bp': (6, 19), 'active_mem_bp': (7, 0), 'inactive_mem_bp': (7, 0),
-                'node_eligible_mem_bp': (7, 3)}
-FILTER_TYPES = {'anon': (6, 3), 'memcg': (6, 3), 'addr': (6, 6), 'target': (6, 6), 'young': (6, 10),
-                'hugepage_size': (6, 15), 'unmapped': (6, 15), 'active': (6, 15)}
-CORE_FILTER_TYPES = ('addr', 'target')
-WATERMARK_METRICS = ('none', 'free_mem_rate')
-GOAL_TUNERS = ('consist', 'temporal')
-
-_KDAMOND = 'kdamonds/[0-9]*'
-_CONTEXT = _KDAMOND + '/contexts/[0-9]*'
-_SCHEME = _CONTEXT + '/schemes/[0-9]*'
-# feature: (release that added it, directory that would hold it, entry name).  Detected by
-# looking at an existing sibling directory first, so distribution backports count.
-FILE_FEATURES = {
-    'filters': ((6, 3), _SCHEME, 'filters'),
-    'apply_interval': ((6, 7), _SCHEME, 'apply_interval_us'),
-    'quota_goals': ((6, 8), _SCHEME + '/quotas', 'goals'),
-    'effective_quotas': ((6, 9), _SCHEME + '/quotas', 'effective_bytes'),
-    'goal_metric': ((6, 9), _SCHEME + '/quotas/goals/[0-9]*', 'target_metric'),
-    'target_nid': ((6, 11), _SCHEME, 'target_nid'),
-    'filter_allow': ((6, 14), _SCHEME + '/*filters/[0-9]*', 'allow'),
-    'core_ops_filters': ((6, 15), _SCHEME, 'core_filters'),
-    'intervals_goal': ((6, 15), _CONTEXT + '/monitoring_attrs/intervals', 'intervals_goal'),
-    'goal_nid': ((6, 16), _SCHEME + '/quotas/goals/[0-9]*', 'nid'),
-    'refresh_ms': ((6, 17), _KDAMOND, 'refresh_ms'),
-    'dests': ((6, 17), _SCHEME, 'dests'),
-    'addr_unit': ((6, 18), _CONTEXT, 'addr_unit'),
-    'goal_path': ((6, 19), _SCHEME + '/quotas/goals/[0-9]*', 'path'),
-    'obsolete_target': ((6, 19), _CONTEXT + '/targets/[0-9]*', 'obsolete_target'),
-    'max_nr_snapshots': ((7, 0), _SCHEME + '/stats', 'max_nr_snapshots'),
-    'goal_tuner': ((7, 1), _SCHEME + '/quotas', 'goal_tuner'),
-}
-
-
-def _since(version):
-    return 'Linux %d.%d' % version[:2]
 
 
 # ---------------------------------------------------------------- root's own files
@@ -383,7 +265,7 @@ class Host:
         return raw[:-1] if raw.endswith('\n') else raw
 
     def write_value(self, path, value, label=None):
-        text = _sysfs_value(value)
+        text = sysfs_value(value)
         self._busy_retry(lambda: self._raw_write(path, text), path, text)
         self.writes.append('%s=%s' % (label or self.shown(path), text))
 
@@ -547,7 +429,7 @@ class Host:
             code, out, err = self.run_command(['systemctl', 'show', '-p', 'MainPID', '--value', '--', unit])
         except OSError as exc:
             raise DamonValidationError('systemd_unit', unit, 'a systemd unit (systemctl: %s)' % exc) from None
-        pid = _plain_int(out.strip()) if code == 0 else None
+        pid = plain_int(out.strip()) if code == 0 else None
         if not pid or not 0 < pid <= INT_MAX:
             raise DamonValidationError('systemd_unit', unit, 'a running systemd unit with a main process%s'
                                        % ('' if code == 0 else ' (systemctl: %s)' % err.strip()))
@@ -564,13 +446,13 @@ class Host:
     def require(self, name, option, value):
         if not self.feature(name):
             raise DamonValidationError(option, value, 'nothing on this host (%s needs %s or later; this host '
-                                       'runs %s)' % (option, _since(FILE_FEATURES[name][0]), self.release))
+                                       'runs %s)' % (option, since(FILE_FEATURES[name][0]), self.release))
 
     def supported(self, table):
         return [name for name, since in table.items() if self.version >= since]
 
     def operations(self):
-        found = sorted(glob.glob(os.path.join(self.admin, _CONTEXT, 'avail_operations')))
+        found = sorted(glob.glob(os.path.join(self.admin, CONTEXT_GLOB, 'avail_operations')))
         if found:
             return self.read_value(found[0]).split()
         return self.supported(OPERATIONS)
@@ -665,7 +547,7 @@ class Host:
         """The boot's wall-clock time in seconds (btime of /proc/stat), or None."""
         for line in (self.read_host_file('proc/stat') or '').splitlines():
             if line.startswith('btime '):
-                return _plain_int(line[6:])
+                return plain_int(line[6:])
         return None
 
     def kdamond_identity(self, index):
@@ -692,14 +574,14 @@ class Host:
             records = data.get('kdamonds')
             if not isinstance(records, dict) or not all(
                     re.match(r'^[0-9]{1,9}$', key) and isinstance(value, dict)
-                    and (value.get('ino') is None or _plain_int(value.get('ino')) is not None)
+                    and (value.get('ino') is None or plain_int(value.get('ino')) is not None)
                     for key, value in records.items()):
                 return {}, 'its "kdamonds" is not a map of kdamond indexes to records'
             if data.get('boot_id') != self.boot_id():
                 return {}, None     # recorded in an earlier boot: nothing is ours until configured again
             return {int(key): value.get('ino') for key, value in records.items()}, None
         if isinstance(data, dict) and isinstance(data.get('kdamonds'), list) and all(
-                _plain_int(index) is not None for index in data['kdamonds']):
+                plain_int(index) is not None for index in data['kdamonds']):
             # Written by kernel.damon 0.1 (no boot id): trusted when written in this boot.
             booted = self.boot_time()
             if booted is not None and os.stat(self.managed_path).st_mtime < booted:
@@ -726,55 +608,7 @@ class Host:
              'kdamonds': {str(index): {'ino': ino} for index, ino in wanted.items()}}, sort_keys=True) + '\n')
 
 
-def parse_node_list(text):
-    """'0-1,3' (the kernel's node list format) -> {0, 1, 3}."""
-    nodes = set()
-    for part in text.strip().split(','):
-        if '-' in part:
-            first, last = part.split('-', 1)
-            nodes.update(range(int(first), int(last) + 1))
-        elif part:
-            nodes.add(int(part))
-    return nodes
-
-
-def parse_psi(text):
-    psi = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if fields:
-            values = dict(field.split('=', 1) for field in fields[1:] if '=' in field)
-            psi[fields[0]] = {key: (int(value) if key == 'total' else float(value))
-                              for key, value in values.items()}
-    return psi
-
-
 # ---------------------------------------------------------------- the sysfs tree as a flat map
-
-def _sysfs_value(value):
-    """Values are written as decimal strings (the kernel parses base 0: never zero-pad)."""
-    if isinstance(value, bool):
-        return 'Y' if value else 'N'
-    return str(value)
-
-
-def _nr_file(dirpath):
-    base = dirpath.rsplit('/', 1)[-1]
-    return '%s/nr_%s' % (dirpath, 'filters' if base.endswith('filters') else base)
-
-
-def _is_count_file(rel):
-    """nr_schemes in schemes/, nr_filters in *filters/, ...; not nr_accesses_permil or stats/nr_tried."""
-    return '/' in rel and _nr_file(rel.rsplit('/', 1)[0]) == rel
-
-
-def tree_order_key(rel):
-    """A dir's nr_* file first, then its other files, then named subdirs, then numeric ones."""
-    parts = rel.split('/')
-    key = [(3, int(part), '') if part.isdigit() else (2, 0, part) for part in parts[:-1]]
-    key.append((0 if _is_count_file(rel) else 1, 0, parts[-1]))
-    return key
-
 
 def read_tree(host, rel='kdamonds', include_ro=False):
     """Flat map relpath -> value of the value files below rel.
@@ -790,127 +624,3 @@ def read_tree(host, rel='kdamonds', include_ro=False):
         elif name not in ('state', 'pid') and (include_ro or host.writable(child)):
             flat[child] = host.read(child)
     return flat
-
-
-def subtree(flat, prefix):
-    start = prefix + '/'
-    return {rel[len(start):]: value for rel, value in flat.items() if rel.startswith(start)}
-
-
-_STRING_FILES = ('operations', 'action', 'target_metric', 'type', 'metric', 'goal_tuner',
-                 'memcg_path', 'path')
-
-
-def _typed(name, value):
-    if name in _STRING_FILES:
-        return value
-    if name == 'avail_operations':
-        return value.split()
-    if value in ('Y', 'N'):
-        return value == 'Y'
-    return int(value) if re.match(r'^-?[0-9]+$', value) else value
-
-
-def nest(flat):
-    """Flat map -> nested dicts; a dir of numbered children (plus its nr_* file) -> list."""
-    root = {}
-    for rel in sorted(flat, key=tree_order_key):
-        parts = rel.split('/')
-        node = root
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = _typed(parts[-1], flat[rel])
-    return _listify(root)
-
-
-def _listify(node, path='.'):
-    if not isinstance(node, dict):
-        return node
-    items = {name: _listify(child, path + '/' + name) for name, child in node.items()}
-    named = [name for name in items if not name.isdigit()]
-    if items and all(_is_count_file(path + '/' + name) for name in named):
-        return [items[name] for name in sorted(items, key=lambda n: int(n) if n.isdigit() else -1)
-                if name.isdigit()]
-    return items
-
-
-# ---------------------------------------------------------------- facts
-
-_BYTE_KEYS = ('bytes', 'effective_bytes', 'sz_tried', 'sz_applied', 'sz_ops_filter_passed')
-
-
-def _with_human_bytes(node):
-    for key in _BYTE_KEYS:
-        if isinstance(node.get(key), int):
-            node[key + '_human'] = format_bytes(node[key])
-    return node
-
-
-def _scheme_facts(scheme):
-    facts = {key: value for key, value in scheme.items() if not key.endswith('filters')}
-    size = facts.get('access_pattern', {}).get('sz')
-    if size:
-        size.update(min_human=format_bytes(size['min']), max_human=format_bytes(size['max']))
-    _with_human_bytes(facts.get('quotas', {}))
-    _with_human_bytes(facts.get('stats', {}))
-    facts['filters'] = [dict(entry, layer=layer.replace('_filters', '') if layer != 'filters' else 'legacy')
-                        for layer in ('core_filters', 'ops_filters', 'filters') for entry in scheme.get(layer, [])]
-    return facts
-
-
-def _context_facts(context):
-    attrs = context.get('monitoring_attrs', {})
-    facts = {key: value for key, value in context.items() if key not in ('monitoring_attrs', 'schemes')}
-    facts.update(intervals=attrs.get('intervals', {}), nr_regions=attrs.get('nr_regions', {}),
-                 schemes=[_scheme_facts(scheme) for scheme in context.get('schemes', [])])
-    return facts
-
-
-def _kdamond_facts(host, index, managed):
-    kdamond = 'kdamonds/%d' % index
-    node = nest(subtree(read_tree(host, kdamond, include_ro=True), kdamond))
-    facts = {'index': index, 'state': host.read(kdamond + '/state'), 'pid': int(host.read(kdamond + '/pid')),
-             'managed': index in managed}
-    facts.update({key: value for key, value in node.items() if key != 'contexts'})
-    facts['contexts'] = [_context_facts(context) for context in node.get('contexts', [])]
-    return facts
-
-
-def _refresh(host, index):
-    """Copy stats and effective quotas of a running kdamond into sysfs before reading."""
-    keywords = ['update_schemes_stats']
-    if host.feature('effective_quotas'):
-        keywords.append('update_schemes_effective_quotas')
-    for keyword in keywords:
-        try:
-            host.write('kdamonds/%d/state' % index, keyword)
-        except DamonKernelError:
-            # A vaddr kdamond stops by itself when its processes exit.
-            if host.read('kdamonds/%d/state' % index) == 'on':
-                raise
-            return
-
-
-def gather_facts(host, kdamonds=None, refresh=True):
-    """ansible_facts.damon: what DAMON runs on this host and how it is configured."""
-    facts = {'available': False, 'reason': None, 'kernel': host.release, 'features': {},
-             'exclusive_modules': host.exclusive_modules(), 'memory_psi': host.memory_psi(),
-             'managed': sorted(host.managed()), 'kdamonds': []}
-    if not host.available():
-        facts['reason'] = ('%s does not exist: this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS)'
-                           % host.shown(host.admin))
-        return facts
-    count = int(host.read('kdamonds/nr_kdamonds'))
-    wanted = range(count) if kdamonds is None else (parse_int('kdamonds', index) for index in kdamonds)
-    wanted = [index for index in wanted if index < count]
-    if refresh:
-        # Only kdamonds this collection configured: an update_* keyword rewrites the
-        # stats files of the kdamond it goes to, and others' trees are left byte for byte.
-        managed = set(facts['managed'])
-        with host.lock():
-            for index in wanted:
-                if index in managed and host.read('kdamonds/%d/state' % index) == 'on':
-                    _refresh(host, index)
-    facts.update(available=True, features=host.features(),
-                 kdamonds=[_kdamond_facts(host, index, set(facts['managed'])) for index in wanted])
-    return facts
