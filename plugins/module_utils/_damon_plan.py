@@ -128,7 +128,7 @@ class _Plan:
     """Everything one run will write, computed before the first write."""
 
     def __init__(self, index, current, states, desired, want_running, goals_only, journal=None):
-        self.kdamond = 'kdamonds/%d' % index
+        self.kdamond_dir = 'kdamonds/%d' % index
         self.index = index
         self.current, self.desired, self.states = current, desired, states
         self.writes = plan_writes(current, desired)
@@ -139,7 +139,7 @@ class _Plan:
         # Kdamonds that an interrupted run had stopped to grow nr_kdamonds: started again.
         self.resume = sorted(i for i in (journal or {}).get('restarts', ())
                              if i != index and states.get(i) == 'off' and i not in self.restarts)
-        own = [w for w in self.writes if w[0].startswith(self.kdamond + '/')]
+        own = [w for w in self.writes if w[0].startswith(self.kdamond_dir + '/')]
         self.keyword = None
         if self.on_after and not self.was_on:
             self.keyword = 'on'
@@ -163,7 +163,7 @@ class _Plan:
         steps += [('kdamonds/%d/state' % i, 'on') for i in self.restarts + self.resume]
         steps += [(host.shown(host.exclusive_module_path(name)), 'N') for name in self.modules]
         if self.keyword:
-            steps.append((self.kdamond + '/state', self.keyword))
+            steps.append((self.kdamond_dir + '/state', self.keyword))
         return steps
 
     def apply(self, host):
@@ -176,7 +176,7 @@ class _Plan:
         for name in self.modules:
             host.stop_exclusive_module(name)
         if self.keyword:
-            host.write(self.kdamond + '/state', self.keyword)
+            host.write(self.kdamond_dir + '/state', self.keyword)
 
 
 def _check_resolved_at_commit(host, plan):
@@ -185,7 +185,7 @@ def _check_resolved_at_commit(host, plan):
     write: a commit the kernel rejects stops the kdamond on kernels before 6.14."""
     if plan.keyword not in ('on',) + COMMIT_KEYWORDS:
         return
-    context = plan.kdamond + '/contexts/0/'
+    context = plan.kdamond_dir + '/contexts/0/'
     goals_only = plan.keyword == 'commit_schemes_quota_goals'
     for rel, value in sorted(plan.desired.items()):
         if not rel.startswith(context):
@@ -205,8 +205,8 @@ def _check_resolved_at_commit(host, plan):
                                        'replace it' % (problem, plan.keyword, replace))
 
 
-def _tuned_intervals(current, kdamond):
-    return int(current.get(kdamond + '/contexts/0/monitoring_attrs/intervals/intervals_goal/aggrs', '0')) != 0
+def _tuned_intervals(current, kdamond_dir):
+    return int(current.get(kdamond_dir + '/contexts/0/monitoring_attrs/intervals/intervals_goal/aggrs', '0')) != 0
 
 
 def _read_and_plan(host, index, build, take_over, want_running, goals_only, journal=None):
@@ -296,12 +296,12 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
             plan.modules = _exclusive_modules_to_stop(host, index, stop_exclusive_modules)
         _check_resolved_at_commit(host, plan)
         prefix = []
-        if plan.keyword == 'commit' and _tuned_intervals(plan.current, plan.kdamond):
+        if plan.keyword == 'commit' and _tuned_intervals(plan.current, plan.kdamond_dir):
             # commit resets auto-tuned intervals to the staged inputs unless these hold the
             # tuned values; the refreshed inputs are then part of the snapshot.
-            prefix = [(plan.kdamond + '/state', 'update_tuned_intervals')]
+            prefix = [(plan.kdamond_dir + '/state', 'update_tuned_intervals')]
             if not check_mode:
-                host.write(plan.kdamond + '/state', 'update_tuned_intervals')
+                host.write(plan.kdamond_dir + '/state', 'update_tuned_intervals')
                 stage, plan = _read_and_plan(host, index, build, take_over, want_running, goals_only, journal)
         own_steps = plan.steps(host)
         steps += prefix + own_steps
@@ -325,7 +325,7 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
                             'quota tuning started again from zero' % ', '.join(map(str, plan.restarts)))
         if plan.modules:
             warnings.append('stopped %s so that kdamond %d could start' % (', '.join(plan.modules), index))
-        if plan.keyword == 'on' and int(plan.current.get(plan.kdamond + '/contexts/nr_contexts', '0')):
+        if plan.keyword == 'on' and int(plan.current.get(plan.kdamond_dir + '/contexts/nr_contexts', '0')):
             warnings.append('kdamond %d was off (stopped since its last start, or never started); it was '
                             'started with the configuration in sysfs, its stats and quota tuning from zero' % index)
         elif goals_only and not plan.was_on and plan.writes:
@@ -343,7 +343,7 @@ def _converge(host, index, build, describe, check_mode=False, want_running=None,
 
 def _committed_values(plan):
     """What the kernel took in with the commit: the files this run wrote below the kdamond."""
-    own = ['%s=%r' % (rel, value) for rel, value in plan.writes if rel.startswith(plan.kdamond + '/')]
+    own = ['%s=%r' % (rel, value) for rel, value in plan.writes if rel.startswith(plan.kdamond_dir + '/')]
     if not own:
         return 'it rejected the configuration in sysfs as it was'
     return 'this run wrote %s%s' % (', '.join(own[:8]), ' and %d more' % (len(own) - 8) if len(own) > 8 else '')
@@ -357,22 +357,22 @@ def _apply(host, plan):
         if plan.keyword in COMMIT_KEYWORDS and isinstance(err, DamonKernelError) and err.value == plan.keyword:
             # The kernel refused the commit; a failure midway also stops the kdamond (sec. 5.6).
             append_note(err, _committed_values(plan))
-            if host.read(plan.kdamond + '/state') != 'on':
+            if host.read(plan.kdamond_dir + '/state') != 'on':
                 restart.append(plan.index)
         raise append_note(err, _restore(host, plan.current, restart, plan.modules)) from None
     if plan.keyword not in COMMIT_KEYWORDS:
         return
-    if host.read(plan.kdamond + '/state') == 'on':
+    if host.read(plan.kdamond_dir + '/state') == 'on':
         return
     # Before 6.14 the kdamond applies a commit after the write returned, and an error
     # terminates it without an errno (damon-sysfs.md sec. 5.6, docs/kernel-notes.md).
     note = _restore(host, plan.current, [plan.index])
-    state = host.read(plan.kdamond + '/state')
-    pid = host.read(plan.kdamond + '/pid')
+    state = host.read(plan.kdamond_dir + '/state')
+    pid = host.read(plan.kdamond_dir + '/pid')
     raise DamonError('writing %r to %s stopped kdamond %d: the kernel could not apply the new configuration '
                      '(%s; this kernel reports no errno for it); %s and the kdamond is %s (pid %s), with its '
                      'stats and quota tuning started again'
-                     % (plan.keyword, host.shown(host.admin_path(plan.kdamond + '/state')), plan.index,
+                     % (plan.keyword, host.shown(host.admin_path(plan.kdamond_dir + '/state')), plan.index,
                         _committed_values(plan), note, state, pid))
 
 
@@ -380,11 +380,11 @@ def _kdamond_after(host, plan, check_mode):
     result = {'index': plan.index, 'state': 'on' if plan.on_after else 'off', 'pid': None}
     if check_mode:
         if plan.was_on and plan.on_after:
-            result['pid'] = int(host.read(plan.kdamond + '/pid'))
+            result['pid'] = int(host.read(plan.kdamond_dir + '/pid'))
         elif not plan.on_after:
             result['pid'] = -1
-    elif host.is_dir(plan.kdamond):
-        result.update(state=host.read(plan.kdamond + '/state'), pid=int(host.read(plan.kdamond + '/pid')))
+    elif host.is_dir(plan.kdamond_dir):
+        result.update(state=host.read(plan.kdamond_dir + '/state'), pid=int(host.read(plan.kdamond_dir + '/pid')))
     else:
         result['state'] = None
     return result
@@ -401,11 +401,11 @@ def _present(params):
 
 
 def _describe_scheme(kdamond, scheme):
-    context = context_dir(kdamond)
+    context_path = context_dir(kdamond)
     scheme_path = scheme_dir(kdamond, scheme)
 
     def describe(flat, state):
-        settings = {rel: value for rel, value in subtree(flat, context).items() if not rel.startswith('schemes/')}
+        settings = {rel: value for rel, value in subtree(flat, context_path).items() if not rel.startswith('schemes/')}
         return {'running': state == 'on', 'context': nest(settings) or None,
                 'scheme': nest(subtree(flat, scheme_path)) or None}
     return describe

@@ -184,7 +184,7 @@ def _file(fields, option):
     return next(field.file for field in fields if field.option == option)
 
 
-def _set_fields(st, option, values, fields, directory, created):
+def _set_fields(st, option, values, fields, fields_dir, created):
     """Stage a dict option's files from the model's fields: a given value parsed (its file
     must exist on this kernel), else the file's creation value when the directory is new."""
     for field in fields:
@@ -192,17 +192,17 @@ def _set_fields(st, option, values, fields, directory, created):
         if values.get(field.option) is not None:
             if field.feature:
                 st.host.require(field.feature, name, values[field.option])
-            st.set('%s/%s' % (directory, field.file), field.parse(name, values[field.option]))
+            st.set('%s/%s' % (fields_dir, field.file), field.parse(name, values[field.option]))
         elif created and field.default is not None:
-            st.set('%s/%s' % (directory, field.file), field.default)
+            st.set('%s/%s' % (fields_dir, field.file), field.default)
 
 
-def _stage_group(st, option, given, base, groups, created):
+def _stage_group(st, option, given, base_dir, groups, created):
     """One of the dict options of CONTEXT_GROUPS or SCHEME_GROUPS, below directory base."""
-    directory, fields = groups[option]
+    group_dir, fields = groups[option]
     nested = tuple(name.split('.', 1)[1] for name in groups if name.startswith(option + '.'))
     values = _suboptions(option, given, _names(fields) + nested)
-    _set_fields(st, option, values, fields, '%s/%s' % (base, directory), created)
+    _set_fields(st, option, values, fields, '%s/%s' % (base_dir, group_dir), created)
     return values
 
 
@@ -215,14 +215,13 @@ def _int_of(st, rel, default=0):
 def stage_scheme(st, kdamond, scheme, params, present):
     """damos_scheme: scheme `scheme` of kdamond `kdamond` (context 0) as params describe it,
     or removed (present false)."""
-    context = context_dir(kdamond)
-    schemes = context + '/schemes'
+    schemes_dir = context_dir(kdamond) + '/schemes'
     if not present:
-        if scheme < st.count(schemes):
-            if scheme < st.count(schemes) - 1:
+        if scheme < st.count(schemes_dir):
+            if scheme < st.count(schemes_dir) - 1:
                 st.warnings.append('schemes after %d move down one index; a running kdamond matches schemes by '
                                    'index, so their stats and quota tuning move with them' % scheme)
-            st.remove_child(schemes, scheme)
+            st.remove_child(schemes_dir, scheme)
         return
     kdamonds = st.count('kdamonds')
     if kdamond > kdamonds:
@@ -234,89 +233,89 @@ def stage_scheme(st, kdamond, scheme, params, present):
         st.set_count('kdamonds', kdamond + 1)
     if st.count('kdamonds/%d/contexts' % kdamond) == 0:
         st.set_count('kdamonds/%d/contexts' % kdamond, 1)
-    operations = _stage_context(st, context, params)
-    count = st.count(schemes)
+    operations = _stage_context(st, context_dir(kdamond), params)
+    count = st.count(schemes_dir)
     if scheme > count:
         raise DamonValidationError('scheme', scheme, 'an existing scheme index (0..%d) or %d to add one'
                                    % (count - 1, count))
     if scheme == count:
-        st.set_count(schemes, count + 1)
-    _stage_scheme(st, '%s/%d' % (schemes, scheme), params, operations, scheme == count)
+        st.set_count(schemes_dir, count + 1)
+    _stage_scheme(st, '%s/%d' % (schemes_dir, scheme), params, operations, scheme == count)
 
 
 def stage_quota_goal(st, kdamond, scheme, goal, params, present):
     """damos_quota_goal: goal `goal` of an existing scheme as params describe it, or removed."""
-    schemes = context_dir(kdamond) + '/schemes'
-    if scheme >= st.count(schemes):
+    schemes_dir = context_dir(kdamond) + '/schemes'
+    if scheme >= st.count(schemes_dir):
         raise DamonValidationError('scheme', scheme, 'an existing scheme of kdamond %d (it has %d)'
-                                   % (kdamond, st.count(schemes)))
+                                   % (kdamond, st.count(schemes_dir)))
     st.host.require('quota_goals', 'goal', goal)
-    goals = '%s/%d/quotas/goals' % (schemes, scheme)
-    count = st.count(goals)
+    goals_dir = '%s/%d/quotas/goals' % (schemes_dir, scheme)
+    count = st.count(goals_dir)
     if not present:
         if goal < count:
-            st.remove_child(goals, goal)
+            st.remove_child(goals_dir, goal)
         return
     if goal > count:
         raise DamonValidationError('goal', goal, 'an existing goal index (0..%d) or %d to add one'
                                    % (count - 1, count))
     if goal == count:
-        st.set_count(goals, count + 1)
-    _stage_goal(st, '%s/%d' % (goals, goal), {name: params.get(name) for name in GOAL_OPTIONS}, '')
+        st.set_count(goals_dir, count + 1)
+    _stage_goal(st, '%s/%d' % (goals_dir, goal), {name: params.get(name) for name in GOAL_OPTIONS}, '')
 
 
 # ---------------------------------------------------------------- context and targets
 
-def _stage_context(st, context, params):
+def _stage_context(st, context_dir, params):
     """Operations, monitoring attributes and the target; returns the operations set."""
     host = st.host
-    created = st.is_new(context)
-    operations_now = st.get(context + '/operations')
+    created = st.is_new(context_dir)
+    operations_now = st.get(context_dir + '/operations')
     operations = params.get('operations')
     if operations is not None:
         parse_choice('operations', operations, host.operations())
     else:
         operations = 'paddr' if created else operations_now
     if created or operations != operations_now:
-        st.set(context + '/operations', operations)
-    _stage_monitoring_attrs(st, context + '/monitoring_attrs', params, created)
-    _stage_target(st, context + '/targets', params, operations, created or operations != operations_now)
+        st.set(context_dir + '/operations', operations)
+    _stage_monitoring_attrs(st, context_dir + '/monitoring_attrs', params, created)
+    _stage_target(st, context_dir + '/targets', params, operations, created or operations != operations_now)
     return operations
 
 
-def _stage_monitoring_attrs(st, attrs, params, created):
-    context = attrs.rsplit('/', 1)[0]
-    intervals = context + '/' + CONTEXT_GROUPS['intervals'][0]
+def _stage_monitoring_attrs(st, attrs_dir, params, created):
+    context_dir = attrs_dir.rsplit('/', 1)[0]
+    intervals_dir = context_dir + '/' + CONTEXT_GROUPS['intervals'][0]
     goal = _suboptions('intervals_goal', params.get('intervals_goal'), _names(CONTEXT_GROUPS['intervals_goal'][1]))
     if goal:
         st.host.require('intervals_goal', 'intervals_goal', params.get('intervals_goal'))
-        _stage_group(st, 'intervals_goal', goal, context, CONTEXT_GROUPS, False)
+        _stage_group(st, 'intervals_goal', goal, context_dir, CONTEXT_GROUPS, False)
     given = _suboptions('intervals', params.get('intervals'), _names(CONTEXT_GROUPS['intervals'][1]))
-    tuned = _int_of(st, intervals + '/intervals_goal/aggrs') != 0
+    tuned = _int_of(st, intervals_dir + '/intervals_goal/aggrs') != 0
     if tuned and not created and (given.get('sample') is not None or given.get('aggr') is not None):
         # The kernel rewrites sample_us/aggr_us while it tunes them; comparing them would
         # report a change on every run.
         st.warnings.append('intervals.sample/aggr are auto-tuned (intervals_goal.aggrs is not 0); '
                            'the given values apply only when the context is created')
         given = {'update': given.get('update')}
-    _stage_group(st, 'intervals', given, context, CONTEXT_GROUPS, created)
-    _stage_group(st, 'nr_regions', params.get('nr_regions'), context, CONTEXT_GROUPS, created)
-    _check_monitoring_attrs(st, attrs, params)
+    _stage_group(st, 'intervals', given, context_dir, CONTEXT_GROUPS, created)
+    _stage_group(st, 'nr_regions', params.get('nr_regions'), context_dir, CONTEXT_GROUPS, created)
+    _check_monitoring_attrs(st, attrs_dir, params)
 
 
-def _check_monitoring_attrs(st, attrs, params):
+def _check_monitoring_attrs(st, attrs_dir, params):
     """What on/commit would reject with a bare EINVAL, said with option names."""
-    intervals = attrs + '/intervals'
-    sample, aggr = _int_of(st, intervals + '/sample_us'), _int_of(st, intervals + '/aggr_us')
+    intervals_dir = attrs_dir + '/intervals'
+    sample, aggr = _int_of(st, intervals_dir + '/sample_us'), _int_of(st, intervals_dir + '/aggr_us')
     if sample > aggr:
         raise DamonValidationError('intervals.sample', (params.get('intervals') or {}).get('sample', sample),
                                    'at most intervals.aggr (%s)' % format_us(aggr))
-    low, high = _int_of(st, attrs + '/nr_regions/min', 10), _int_of(st, attrs + '/nr_regions/max', 1000)
+    low, high = _int_of(st, attrs_dir + '/nr_regions/min', 10), _int_of(st, attrs_dir + '/nr_regions/max', 1000)
     if low < 3 or low > high:
         raise DamonValidationError('nr_regions', {'min': low, 'max': high}, 'min of at least 3 and at most max')
-    if _int_of(st, intervals + '/intervals_goal/aggrs'):
-        lowest = _int_of(st, intervals + '/intervals_goal/min_sample_us')
-        highest = _int_of(st, intervals + '/intervals_goal/max_sample_us')
+    if _int_of(st, intervals_dir + '/intervals_goal/aggrs'):
+        lowest = _int_of(st, intervals_dir + '/intervals_goal/min_sample_us')
+        highest = _int_of(st, intervals_dir + '/intervals_goal/max_sample_us')
         if not lowest <= sample <= highest:
             raise DamonValidationError('intervals_goal', params.get('intervals_goal'),
                                        'min_sample <= intervals.sample (%s) <= max_sample' % format_us(sample))
@@ -354,37 +353,37 @@ def parse_regions(option, value):
     return regions
 
 
-def _stage_target(st, targets, params, operations, switched):
+def _stage_target(st, targets_dir, params, operations, switched):
     """One monitoring target: a pid for vaddr/fvaddr, physical ranges for paddr."""
     pid = _resolve_pid(st.host, params)
     regions = parse_regions('regions', params['regions']) if params.get('regions') is not None else None
-    target = targets + '/0'
+    target_dir = targets_dir + '/0'
     if operations == 'paddr' and pid is not None:
         raise DamonValidationError('pid', pid, 'nothing with operations paddr (a pid is for vaddr/fvaddr)')
-    if operations != 'paddr' and pid is None and (switched or st.count(targets) == 0):
+    if operations != 'paddr' and pid is None and (switched or st.count(targets_dir) == 0):
         raise DamonValidationError('pid', None, 'a pid, pidfile or systemd_unit for operations %s' % operations)
     paddr_needs_ram = operations == 'paddr' and regions is None and (
-        switched or st.count(targets) == 0 or st.count(target + '/regions') == 0)
+        switched or st.count(targets_dir) == 0 or st.count(target_dir + '/regions') == 0)
     if not (switched or pid is not None or regions is not None or paddr_needs_ram):
         return
-    st.set_count(targets, 1)
+    st.set_count(targets_dir, 1)
     if pid is not None:
-        st.set(target + '/pid_target', pid)
+        st.set(target_dir + '/pid_target', pid)
     if paddr_needs_ram:
         # sysfs does not find System RAM by itself the way DAMON_RECLAIM does.
         regions = [st.host.system_ram()]
-    elif regions is None and switched and st.count(target + '/regions'):
+    elif regions is None and switched and st.count(target_dir + '/regions'):
         regions = []
     if regions is not None:
-        st.set_count(target + '/regions', len(regions))
+        st.set_count(target_dir + '/regions', len(regions))
         for index, (start, end) in enumerate(regions):
-            st.set('%s/regions/%d/start' % (target, index), start)
-            st.set('%s/regions/%d/end' % (target, index), end)
+            st.set('%s/regions/%d/start' % (target_dir, index), start)
+            st.set('%s/regions/%d/end' % (target_dir, index), end)
 
 
 # ---------------------------------------------------------------- schemes
 
-def _stage_scheme(st, scheme, params, operations, created):
+def _stage_scheme(st, scheme_dir, params, operations, created):
     host = st.host
     action = params.get('action')
     if action is not None:
@@ -393,31 +392,31 @@ def _stage_scheme(st, scheme, params, operations, created):
         raise DamonValidationError('action', None, 'an action (required when the scheme is created): '
                                    + ', '.join(host.supported(ACTIONS)))
     else:
-        action = st.get('%s/%s' % (scheme, _file(SCHEME, 'action')))
+        action = st.get('%s/%s' % (scheme_dir, _file(SCHEME, 'action')))
     for_operations = PADDR_ACTIONS if operations == 'paddr' else VADDR_ACTIONS
     if action not in for_operations:
         raise DamonValidationError('action', action, 'with operations %s: %s' % (
             operations, ', '.join(a for a in host.supported(ACTIONS) if a in for_operations)))
-    st.set('%s/%s' % (scheme, _file(SCHEME, 'action')), action)
-    _set_fields(st, '', params, [field for field in SCHEME if field.option == 'apply_interval'], scheme, False)
+    st.set('%s/%s' % (scheme_dir, _file(SCHEME, 'action')), action)
+    _set_fields(st, '', params, [field for field in SCHEME if field.option == 'apply_interval'], scheme_dir, False)
     if params.get('target_nid') is not None:
         host.require('target_nid', 'target_nid', params['target_nid'])
         if not action.startswith('migrate_'):
             raise DamonValidationError('target_nid', params['target_nid'], 'nothing with action %s (it is '
                                        'the destination of migrate_hot/migrate_cold)' % action)
-        st.set('%s/%s' % (scheme, _file(SCHEME, 'target_nid')), _node(host, 'target_nid', params['target_nid']))
-    _stage_access_pattern(st, scheme, params, created)
-    _stage_quotas(st, scheme, params, created)
-    _stage_watermarks(st, scheme, params, created)
+        st.set('%s/%s' % (scheme_dir, _file(SCHEME, 'target_nid')), _node(host, 'target_nid', params['target_nid']))
+    _stage_access_pattern(st, scheme_dir, params, created)
+    _stage_quotas(st, scheme_dir, params, created)
+    _stage_watermarks(st, scheme_dir, params, created)
     if params.get('filters') is not None:
-        _stage_filters(st, scheme, params['filters'], operations)
+        _stage_filters(st, scheme_dir, params['filters'], operations)
 
 
-def _stage_access_pattern(st, scheme, params, created):
+def _stage_access_pattern(st, scheme_dir, params, created):
     pattern = _suboptions('access_pattern', params.get('access_pattern'), _names(ACCESS_PATTERN))
-    intervals = scheme.split('/schemes/')[0] + '/' + CONTEXT_GROUPS['intervals'][0]
-    aggr_us = _int_of(st, intervals + '/aggr_us', 100000)
-    max_samples = aggr_us // max(_int_of(st, intervals + '/sample_us', 5000), 1)
+    intervals_dir = scheme_dir.split('/schemes/')[0] + '/' + CONTEXT_GROUPS['intervals'][0]
+    aggr_us = _int_of(st, intervals_dir + '/aggr_us', 100000)
+    max_samples = aggr_us // max(_int_of(st, intervals_dir + '/sample_us', 5000), 1)
     # A range's parser and its max file's creation value depend on the intervals.
     ranges = {'size': (parse_size, ULONG_MAX),
               'access_rate': (partial(parse_access_rate, max_samples=max_samples), max_samples),
@@ -425,19 +424,19 @@ def _stage_access_pattern(st, scheme, params, created):
     for field in ACCESS_PATTERN:
         parse, maximum = ranges[field.option]
         option = 'access_pattern.' + field.option
-        base = '%s/access_pattern/%s' % (scheme, field.file)
+        range_dir = '%s/access_pattern/%s' % (scheme_dir, field.file)
         bounds = [bound._replace(parse=parse, default=default) for bound, default in zip(RANGE, (0, maximum))]
-        _set_fields(st, option, _suboptions(option, pattern.get(field.option), _names(RANGE)), bounds, base,
+        _set_fields(st, option, _suboptions(option, pattern.get(field.option), _names(RANGE)), bounds, range_dir,
                     created)
-        if _int_of(st, base + '/min') > _int_of(st, base + '/max'):
+        if _int_of(st, range_dir + '/min') > _int_of(st, range_dir + '/max'):
             raise DamonValidationError(option, pattern.get(field.option), 'min at most max')
 
 
-def _stage_quotas(st, scheme, params, created):
-    quotas = _stage_group(st, 'quotas', params.get('quotas'), scheme, SCHEME_GROUPS, created)
-    _stage_group(st, 'quotas.weights', quotas.get('weights'), scheme, SCHEME_GROUPS, created)
+def _stage_quotas(st, scheme_dir, params, created):
+    quotas = _stage_group(st, 'quotas', params.get('quotas'), scheme_dir, SCHEME_GROUPS, created)
+    _stage_group(st, 'quotas.weights', quotas.get('weights'), scheme_dir, SCHEME_GROUPS, created)
     if params.get('goals') is not None:
-        goals_dir = '%s/%s/goals' % (scheme, SCHEME_GROUPS['quotas'][0])
+        goals_dir = '%s/%s/goals' % (scheme_dir, SCHEME_GROUPS['quotas'][0])
         goals = _list_option('goals', params['goals'])
         if goals:
             st.host.require('quota_goals', 'goals', goals)
@@ -447,12 +446,12 @@ def _stage_quotas(st, scheme, params, created):
             _stage_goal(st, '%s/%d' % (goals_dir, index), goal, 'goals[%d].' % index)
 
 
-def _stage_goal(st, goal, spec, prefix):
+def _stage_goal(st, goal_dir, spec, prefix):
     """One quota goal; prefix is '' for damos_quota_goal and 'goals[N].' for damos_scheme."""
     host = st.host
     spec = _suboptions(prefix.rstrip('.') or 'goal', spec, GOAL_OPTIONS)
-    files = {field.option: '%s/%s' % (goal, field.file) for field in GOAL}
-    created = st.is_new(goal)
+    files = {field.option: '%s/%s' % (goal_dir, field.file) for field in GOAL}
+    created = st.is_new(goal_dir)
     metric_now = None if created else st.get(files['metric'], 'user_input')
     metric = spec.get('metric')
     if metric is not None:
@@ -502,11 +501,11 @@ def _stage_goal_scope(st, files, spec, prefix, metric, changed_metric):
         st.set(files[field.option], parse(st.host, prefix + field.option, value))
 
 
-def _stage_watermarks(st, scheme, params, created):
-    _stage_group(st, 'watermarks', params.get('watermarks'), scheme, SCHEME_GROUPS, created)
-    watermarks = '%s/%s' % (scheme, SCHEME_GROUPS['watermarks'][0])
-    if st.get(watermarks + '/metric', 'none') != 'none':
-        levels = [_int_of(st, watermarks + '/' + name) for name in ('high', 'mid', 'low')]
+def _stage_watermarks(st, scheme_dir, params, created):
+    _stage_group(st, 'watermarks', params.get('watermarks'), scheme_dir, SCHEME_GROUPS, created)
+    watermarks_dir = '%s/%s' % (scheme_dir, SCHEME_GROUPS['watermarks'][0])
+    if st.get(watermarks_dir + '/metric', 'none') != 'none':
+        levels = [_int_of(st, watermarks_dir + '/' + name) for name in ('high', 'mid', 'low')]
         if not levels[0] >= levels[1] >= levels[2]:
             raise DamonValidationError('watermarks', params.get('watermarks'), 'high >= mid >= low (per-mille)')
 
@@ -543,7 +542,7 @@ def _filter_files(st, option, spec):
     return {field.file: values[field.option] for field in FILTER if field.option in values}
 
 
-def _stage_filters(st, scheme, filters, operations):
+def _stage_filters(st, scheme_dir, filters, operations):
     """Given filters replace all of them; on 6.15+ each goes to its layer's directory."""
     specs = [_filter_files(st, 'filters[%d]' % index, spec)
              for index, spec in enumerate(_list_option('filters', filters))]
@@ -564,7 +563,7 @@ def _stage_filters(st, scheme, filters, operations):
     for name, entries in layers:
         if name == 'filters' and not st.host.feature('filters'):
             continue
-        st.set_count('%s/%s' % (scheme, name), len(entries))
+        st.set_count('%s/%s' % (scheme_dir, name), len(entries))
         for index, files in enumerate(entries):
             for key, value in files.items():
-                st.set('%s/%s/%d/%s' % (scheme, name, index, key), value)
+                st.set('%s/%s/%d/%s' % (scheme_dir, name, index, key), value)
