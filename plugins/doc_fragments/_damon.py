@@ -104,9 +104,13 @@ attributes:
       - Returns an C(ansible_facts) dictionary that updates the existing host facts.
 """
 
-    # How much the read-only modules (damos_facts, damos_sample) support check and diff mode.
+    # What the read-only modules (damos_facts, damos_sample) need, and how much they support
+    # check and diff mode.
     READ_ONLY_ATTRIBUTES = r"""
 options: {}
+requirements:
+  - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
+  - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable by root only
 attributes:
   check_mode:
     support: full

@@ -46,9 +46,6 @@ options:
       - V(false) reads what the files hold, which may be old.
     type: bool
     default: true
-requirements:
-  - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
-  - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable by root only
 notes:
   - Sysfs value files hold staged input, not necessarily what a kdamond runs; the facts show the staged input.
   - The kernel never writes measured values back to a goal's C(current_value), so the facts show the value last written there.

@@ -61,9 +61,6 @@ options:
         configured it. A kdamond of someone else is only read.
     type: bool
     default: true
-requirements:
-  - Linux with C(CONFIG_DAMON_SYSFS), that is the directory C(/sys/kernel/mm/damon/admin)
-  - Root on the managed host (C(become=true)), because every DAMON sysfs file is readable by root only
 notes:
   - The module holds the collection's lock file only while it refreshes, never for the whole window, so
     writers such as a score feeder keep running during a long window.
