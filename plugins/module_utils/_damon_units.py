@@ -12,7 +12,6 @@ hosts without Ansible; depends on _damon_errors only.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ._damon_errors import DamonValidationError
 
@@ -46,7 +45,11 @@ def plain_int(value):
 
 
 def _suffixed(value, suffixes, lower=False):
-    """(Decimal amount, suffix) for strings like '1.5s', or None."""
+    """(Decimal amount, suffix) for strings like '1.5s', or None.  decimal is imported here, on
+    the first value with a unit: damos_facts loads this file and never parses one, and
+    importing decimal would cost it more than the rest of the file."""
+    from decimal import Decimal, InvalidOperation
+
     if not isinstance(value, str):
         return None
     match = _NUMBER_WITH_SUFFIX.match(value)
@@ -66,7 +69,9 @@ def _whole(amount):
 
 
 def _round(amount):
-    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    from decimal import ROUND_HALF_UP
+
+    return int(amount.quantize(type(amount)(1), rounding=ROUND_HALF_UP))
 
 
 def parse_int(option, value, minimum=0, maximum=ULONG_MAX, accepted=None):
