@@ -171,12 +171,21 @@ def _listify(node, path='.'):
 
 # One option of damos_scheme (or of a goal, a filter, a region) and the sysfs file that holds
 # it: parse(option name, value) gives the file's value (None: it depends on other options,
-# staging parses it), default is the file's value when the kernel creates its directory
-# (None: not set then), feature names the FILE_FEATURES entry without which the file does not
-# exist (None: every kernel with DAMON sysfs has it).
+# staging parses it); default is what staging writes to the file when a run creates its
+# directory and the option is not given (None: the kernel's own value stays), and for a
+# goal's files the value a goal has where the kernel lacks the file; feature names the
+# FILE_FEATURES entry without which the file does not exist (None: every DAMON sysfs has it).
 Field = namedtuple('Field', ('option', 'file', 'parse', 'default', 'feature'))
 Field.__new__.__defaults__ = (None, None, None)
 
+# the context directory's own files
+CONTEXT = (
+    Field('operations', 'operations', None, 'paddr'),
+)
+# targets/0 of a vaddr/fvaddr context: the process (pid, pidfile and systemd_unit resolve to it)
+TARGET = (
+    Field('pid', 'pid_target'),
+)
 # monitoring_attrs/intervals of a context
 INTERVALS = (
     Field('sample', 'sample_us', parse_time, 5000),
@@ -321,7 +330,7 @@ def scheme_options(kdamond, scheme):
     if not 0 <= scheme < len(schemes):
         return None
     found = schemes[scheme]
-    options = {'operations': context.get('operations')}
+    options = _read(context, CONTEXT)
     # Facts lift monitoring_attrs' files into the context; a tree read with nest() has them below.
     attrs = context.get('monitoring_attrs') or context
     intervals = attrs.get('intervals') or {}
@@ -333,10 +342,10 @@ def scheme_options(kdamond, scheme):
                                              if not goal.get('aggrs') or field.option == 'update'])
     options['nr_regions'] = _read(attrs.get('nr_regions'), NR_REGIONS)
     targets = context.get('targets') or []
-    if targets and options['operations'] == 'paddr':
+    if targets and options.get('operations') == 'paddr':
         options['regions'] = [_read(region, REGION) for region in targets[0].get('regions') or []]
     elif targets:
-        options['pid'] = targets[0].get('pid_target')
+        options.update(_read(targets[0], TARGET))
     options.update(_read(found, SCHEME))
     if not str(options.get('action')).startswith('migrate_'):
         options.pop('target_nid', None)     # a destination only migrate_* actions have

@@ -22,6 +22,7 @@ from ._damon_errors import DamonValidationError
 from ._damon_model import (
     ACCESS_PATTERN,
     ACTIONS,
+    CONTEXT,
     CONTEXT_GROUPS,
     CORE_FILTER_TYPES,
     FILTER,
@@ -35,6 +36,7 @@ from ._damon_model import (
     REGION,
     SCHEME,
     SCHEME_GROUPS,
+    TARGET,
     VADDR_ACTIONS,
     context_dir,
     goal_scope,
@@ -270,14 +272,15 @@ def _stage_context(st, context_dir, params):
     """Operations, monitoring attributes and the target; returns the operations set."""
     host = st.host
     created = st.is_new(context_dir)
-    operations_now = st.get(context_dir + '/operations')
-    operations = params.get('operations')
+    field = CONTEXT[0]
+    operations_now = st.get('%s/%s' % (context_dir, field.file))
+    operations = params.get(field.option)
     if operations is not None:
-        parse_choice('operations', operations, host.operations())
+        parse_choice(field.option, operations, host.operations())
     else:
-        operations = 'paddr' if created else operations_now
+        operations = field.default if created else operations_now
     if created or operations != operations_now:
-        st.set(context_dir + '/operations', operations)
+        st.set('%s/%s' % (context_dir, field.file), operations)
     _stage_monitoring_attrs(st, context_dir + '/monitoring_attrs', params, created)
     _stage_target(st, context_dir + '/targets', params, operations, created or operations != operations_now)
     return operations
@@ -368,7 +371,7 @@ def _stage_target(st, targets_dir, params, operations, switched):
         return
     st.set_count(targets_dir, 1)
     if pid is not None:
-        st.set(target_dir + '/pid_target', pid)
+        st.set('%s/%s' % (target_dir, _file(TARGET, 'pid')), pid)
     if paddr_needs_ram:
         # sysfs does not find System RAM by itself the way DAMON_RECLAIM does.
         regions = [st.host.system_ram()]

@@ -177,3 +177,38 @@ def test_the_inverse_gives_options_the_module_takes():
                     check(item, inner, '%s%s.' % (where, key))
     check(options, spec, '')
     assert set(options) == set(model.SCHEME_OPTIONS) - {'pid', 'pidfile', 'systemd_unit'}
+
+
+# ---------------------------------------------------------------- the options' files, as docs/design.md lists them
+
+def options_table():
+    """docs/design.md's table of damos_scheme's options and their files, from the model."""
+    rows = []
+
+    def add(option, fields, where, directory):
+        for field in fields:
+            release = model.FILE_FEATURES[field.feature][0] if field.feature else None
+            rows.append('| `%s%s` | %s `%s%s` | %s | %s |' % (
+                option, field.option, where, directory, field.file,
+                '' if field.default is None else '`%s`' % field.default if field.default != '' else '(empty)',
+                model.since(release) if release else ''))
+
+    add('', model.CONTEXT, 'context', '')
+    add('', model.TARGET, 'context', 'targets/0/')
+    add('regions[N].', model.REGION, 'context', 'targets/0/regions/N/')
+    for option, (directory, fields) in model.CONTEXT_GROUPS.items():
+        add(option + '.', fields, 'context', directory + '/')
+    add('', model.SCHEME, 'scheme', '')
+    for field in model.ACCESS_PATTERN:
+        add('access_pattern.%s.' % field.option, model.RANGE, 'scheme', 'access_pattern/%s/' % field.file)
+    for option, (directory, fields) in model.SCHEME_GROUPS.items():
+        add(option + '.', fields, 'scheme', directory + '/')
+    add('goals[N].', model.GOAL, 'scheme', 'quotas/goals/N/')
+    add('filters[N].', model.FILTER, 'scheme', '{core_,ops_,}filters/N/')
+    return '\n'.join(['| option | sysfs file | when created | needs |', '|---|---|---|---|'] + rows) + '\n'
+
+
+def test_design_md_lists_every_option_with_its_file():
+    with open(os.path.join(ROOT, 'docs', 'design.md'), encoding='utf-8') as handle:
+        text = handle.read()
+    assert options_table() in text, 'docs/design.md should hold this table:\n' + options_table()
