@@ -16,10 +16,16 @@ import yaml
 
 from ansible_collections.kernel.damon.plugins.doc_fragments import _damon as _damon_fragment
 from ansible_collections.kernel.damon.plugins.module_utils import _damon_model as model
+from ansible_collections.kernel.damon.plugins.module_utils._damon_facts import gather_facts
+from ansible_collections.kernel.damon.plugins.module_utils._damon_host import read_tree
+from ansible_collections.kernel.damon.plugins.module_utils._damon_model import nest, scheme_options, subtree
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_scheme
+from ansible_collections.kernel.damon.plugins.module_utils._damon_units import ULONG_MAX
 from ansible_collections.kernel.damon.plugins.module_utils._damon_module import goal_options
 from ansible_collections.kernel.damon.plugins.module_utils._damon_sample import MEASURED_METRICS
 from ansible_collections.kernel.damon.plugins.modules import damos_quota_goal, damos_scheme
 
+K0 = 'kdamonds/0'
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
 ROLE = os.path.join(ROOT, 'roles', 'damos_autotune')
 
@@ -212,3 +218,66 @@ def test_design_md_lists_every_option_with_its_file():
     with open(os.path.join(ROOT, 'docs', 'design.md'), encoding='utf-8') as handle:
         text = handle.read()
     assert options_table() in text, 'docs/design.md should hold this table:\n' + options_table()
+
+
+# ---------------------------------------------------------------- the inverse (the rollout's revert)
+
+# Every option of damos_scheme away from its default, as far as each kernel has it.
+RICH = {'operations': 'paddr', 'regions': [{'start': '16M', 'end': '256M'}, {'start': '300M', 'end': '400M'}],
+        'intervals': {'sample': '20ms', 'aggr': '400ms', 'update': '2s'}, 'nr_regions': {'min': 20, 'max': 500},
+        'action': 'pageout', 'access_pattern': {'size': {'min': '8K', 'max': '1G'}, 'access_rate': {'min': 0, 'max': 2},
+                                                'age': {'min': '10s', 'max': 'max'}},
+        'quotas': {'time': '20ms', 'size': '64M', 'reset_interval': '2s',
+                   'weights': {'size': 3, 'access_rate': 5, 'age': 7}},
+        'goals': [{'metric': 'user_input', 'target': 9000, 'current': 120},
+                  {'metric': 'some_mem_psi_us', 'target': '750us'}],
+        'watermarks': {'metric': 'free_mem_rate', 'interval': '3s', 'high': 900, 'mid': 500, 'low': 100},
+        'filters': [{'type': 'addr', 'addr_start': 0, 'addr_end': '64M'},
+                    {'type': 'memcg', 'memcg_path': 'workload.slice', 'matching': False},
+                    {'type': 'anon'}]}
+OTHER = {'operations': 'paddr', 'action': 'stat', 'intervals': {'sample': '5ms', 'aggr': '100ms', 'update': '1s'},
+         'nr_regions': {'min': 10, 'max': 1000}, 'access_pattern': {'age': {'min': 0}},
+         'quotas': {'time': 0, 'size': '1G', 'reset_interval': '1s', 'weights': {'size': 0, 'access_rate': 10, 'age': 1}},
+         'goals': [{'metric': 'user_input', 'target': 100, 'current': 1}],
+         'watermarks': {'metric': 'none'}, 'filters': []}
+
+
+def config(host):
+    """Kdamond 0's configuration: its tree without stats, effective quotas, state and pid."""
+    return {rel: value for rel, value in read_tree(host, K0, include_ro=False).items()
+            if '/stats/' not in rel and not rel.endswith('/effective_bytes')}
+
+
+@pytest.mark.parametrize('release', ['6.12.117', '7.3.4'])
+def test_scheme_options_put_back_every_option(make_host, release):
+    host = make_host(release)
+    rich = dict(RICH, apply_interval='200ms') if release != '6.12.117' else RICH
+    ensure_scheme(host, rich)
+    before = config(host)
+    kdamond = gather_facts(host, refresh=False)['kdamonds'][0]
+    options = scheme_options(kdamond, 0)
+    assert options['filters'][1] == {'type': 'memcg', 'matching': False, 'memcg_path': '/workload.slice',
+                                     **({'allow': False} if release == '7.3.4' else {})}
+    assert options['access_pattern']['age'] == {'min': 25, 'max': ULONG_MAX}
+    # A change of every option, then the options read before it: the tree is back byte for byte.
+    ensure_scheme(host, OTHER)
+    assert config(host) != before
+    assert ensure_scheme(host, options)['changed'] is True
+    assert config(host) == before
+    assert ensure_scheme(host, options)['changed'] is False
+    # And on a fresh host of the same kernel they make the same tree.
+    fresh = make_host(release)
+    ensure_scheme(fresh, options)
+    assert config(fresh) == before
+
+
+def test_scheme_options_from_a_tree_read_with_nest_and_what_a_kernel_lacks(make_host):
+    host = make_host('6.12.117')
+    ensure_scheme(host, RICH)
+    facts = scheme_options(gather_facts(host, refresh=False)['kdamonds'][0], 0)
+    tree = nest(subtree(read_tree(host, K0, include_ro=True), K0))
+    assert scheme_options(tree, 0) == facts
+    # 6.12 has no goal_tuner, intervals_goal or filter allow file: those options are left out.
+    assert 'goal_tuner' not in facts['quotas'] and 'intervals_goal' not in facts
+    assert 'allow' not in facts['filters'][0] and 'target_nid' not in facts
+    assert scheme_options(tree, 1) is None and scheme_options({}, 0) is None

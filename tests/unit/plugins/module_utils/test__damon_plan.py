@@ -2,6 +2,9 @@
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+"""damos_scheme and damos_quota_goal end to end on the fake kernel: what is written, in which
+order, committed how, and what is refused or restored."""
+
 from __future__ import annotations
 
 import json
@@ -18,22 +21,10 @@ from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import 
 )
 from ansible_collections.kernel.damon.plugins.module_utils._damon_facts import gather_facts
 from ansible_collections.kernel.damon.plugins.module_utils._damon_host import Host, read_tree
-from ansible_collections.kernel.damon.plugins.module_utils._damon_model import nest, scheme_options, subtree
 from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import (
     ensure_quota_goal,
     ensure_scheme,
     plan_writes,
-)
-from ansible_collections.kernel.damon.plugins.module_utils._damon_units import (
-    format_bytes,
-    format_us,
-    parse_access_rate,
-    parse_age,
-    parse_node_list,
-    parse_ratio,
-    parse_size,
-    parse_time,
-    ULONG_MAX,
 )
 
 K0 = 'kdamonds/0'
@@ -49,79 +40,6 @@ def scheme(**changes):
     params = json.loads(json.dumps(PSI_SCHEME))
     params.update(changes)
     return params
-
-
-# ---------------------------------------------------------------- units
-
-@pytest.mark.parametrize('value, unit, expected', [
-    (500, 'us', 500), ('500', 'us', 500), ('500us', 'us', 500), ('1ms', 'us', 1000), ('1.5s', 'us', 1500000),
-    ('5m', 'us', 300000000), ('1h', 'ms', 3600000), ('1s', 'ms', 1000), ('2000ns', 'us', 2)])
-def test_parse_time(value, unit, expected):
-    assert parse_time('intervals.sample', value, unit) == expected
-
-
-@pytest.mark.parametrize('value', ['1ns', '5x', -1, True, '1.5', 'ms'])
-def test_parse_time_rejects(value):
-    with pytest.raises(DamonValidationError) as err:
-        parse_time('intervals.sample', value, 'us')
-    assert str(err.value).startswith('intervals.sample: invalid value %r; accepted: an integer number of us'
-                                     % (value,))
-
-
-@pytest.mark.parametrize('value, expected', [
-    (0, 0), (4096, 4096), ('4K', 4096), ('4KiB', 4096), ('1.5K', 1536), ('1G', 2 ** 30), ('1gib', 2 ** 30),
-    ('2T', 2 ** 41), ('512B', 512), ('max', ULONG_MAX)])
-def test_parse_size(value, expected):
-    assert parse_size('quotas.size', value) == expected
-
-
-def test_parse_size_message():
-    with pytest.raises(DamonValidationError) as err:
-        parse_size('quotas.size', '4Q')
-    assert str(err.value) == ("quotas.size: invalid value '4Q'; accepted: a size in bytes (int) or with "
-                              "K/M/G/T suffix, or 'max'")
-    assert (err.value.option, err.value.value) == ('quotas.size', '4Q')
-
-
-@pytest.mark.parametrize('value, expected', [(50, 50), ('5%', 500), ('0.5%', 50), ('500bp', 500), ('100%', 10000)])
-def test_parse_ratio(value, expected):
-    assert parse_ratio('target', value) == expected
-
-
-@pytest.mark.parametrize('value', ['0.001%', 'half', '-5%', '5 percent'])
-def test_parse_ratio_rejects(value):
-    with pytest.raises(DamonValidationError, match="accepted: basis points"):
-        parse_ratio('target', value)
-
-
-def test_parse_access_rate_and_age():
-    assert parse_access_rate('access_pattern.access_rate', '5%', 20) == 1
-    assert parse_access_rate('access_pattern.access_rate', '100%', 20) == 20
-    assert parse_access_rate('access_pattern.access_rate', 3, 20) == 3
-    with pytest.raises(DamonValidationError, match=r"'101%'; accepted: samples per aggregation interval"):
-        parse_access_rate('access_pattern.access_rate', '101%', 20)
-    assert parse_age('access_pattern.age', '2m', 100000) == 1200
-    assert parse_age('access_pattern.age', 'max', 100000) == ULONG_MAX
-    assert parse_age('access_pattern.age', 7, 100000) == 7
-    with pytest.raises(DamonValidationError, match="accepted: aggregation intervals"):
-        parse_age('access_pattern.age', '2 fortnights', 100000)
-
-
-def test_formats_and_node_lists():
-    assert format_bytes(2 ** 30) == '1.0 GiB'
-    assert format_bytes(512) == '512 B'
-    assert format_bytes(ULONG_MAX) == 'max'
-    assert format_us(500) == '500 us'
-    assert format_us(1000000) == '1 s'
-    assert format_us(100000) == '100 ms'
-    assert parse_node_list('0-1,3\n') == {0, 1, 3}
-
-
-def test_kernel_error_message():
-    err = DamonKernelError('/sys/kernel/mm/damon/admin/kdamonds/0/state', 'commit', 22)
-    assert str(err) == ("writing 'commit' to /sys/kernel/mm/damon/admin/kdamonds/0/state failed: "
-                        "EINVAL (Invalid argument)")
-    assert str(DamonKernelError('/x/state', None, 16)) == 'reading /x/state failed: EBUSY (Device or resource busy)'
 
 
 # ---------------------------------------------------------------- the planner
@@ -485,101 +403,3 @@ def test_quota_goal_validation(make_host):
                                       'path': 'workload.slice'})
     assert host.read(S0 + '/quotas/goals/1/path') == '/workload.slice'
     assert result['commit'] == 'commit_schemes_quota_goals'
-
-
-# ---------------------------------------------------------------- damos_facts
-
-def test_facts(make_host):
-    host = make_host('7.3.4')
-    ensure_scheme(host, scheme())
-    facts = gather_facts(host)
-    assert facts['available'] is True and facts['kernel'] == '7.3.4'
-    assert facts['managed'] == [0] and facts['memory_psi']['some']['total'] == 170
-    assert facts['exclusive_modules'] == {'damon_stat': False, 'damon_reclaim': False, 'damon_lru_sort': False}
-    assert facts['features']['goal_nid'] is True and 'node_mem_used_bp' in facts['features']['goal_metrics']
-    kdamond = facts['kdamonds'][0]
-    assert (kdamond['index'], kdamond['state'], kdamond['pid'], kdamond['managed']) == (0, 'on', 4242, True)
-    context = kdamond['contexts'][0]
-    assert context['operations'] == 'paddr' and context['intervals']['aggr_us'] == 100000
-    assert context['targets'][0]['regions'] == [{'start': 1048576, 'end': 536727552}]
-    quotas = context['schemes'][0]['quotas']
-    assert (quotas['effective_bytes'], quotas['effective_bytes_human']) == (2 ** 30, '1.0 GiB')
-    assert quotas['goals'][0]['target_metric'] == 'some_mem_psi_us' and quotas['goals'][0]['target_value'] == 500
-    assert host.writes[-2:] == ['kdamonds/0/state=update_schemes_stats',
-                                'kdamonds/0/state=update_schemes_effective_quotas']
-    writes = len(host.writes)
-    assert gather_facts(host, kdamonds=[0, 5], refresh=False)['kdamonds'][0]['index'] == 0
-    assert len(host.writes) == writes
-
-
-def test_facts_feature_detection_prefers_existing_files(make_host):
-    # A 6.12 distribution kernel with a backported goals/N/nid file: the file wins over the version.
-    host = make_host('6.12.117')
-    ensure_scheme(host, scheme())
-    assert gather_facts(host, refresh=False)['features']['goal_nid'] is False
-    with open(os.path.join(host.admin, G0, 'nid'), 'w', encoding='utf-8') as handle:
-        handle.write('0\n')
-    assert gather_facts(host, refresh=False)['features']['goal_nid'] is True
-
-
-# ---------------------------------------------------------------- the inverse (the rollout's revert)
-
-# Every option of damos_scheme away from its default, as far as each kernel has it.
-RICH = {'operations': 'paddr', 'regions': [{'start': '16M', 'end': '256M'}, {'start': '300M', 'end': '400M'}],
-        'intervals': {'sample': '20ms', 'aggr': '400ms', 'update': '2s'}, 'nr_regions': {'min': 20, 'max': 500},
-        'action': 'pageout', 'access_pattern': {'size': {'min': '8K', 'max': '1G'}, 'access_rate': {'min': 0, 'max': 2},
-                                                'age': {'min': '10s', 'max': 'max'}},
-        'quotas': {'time': '20ms', 'size': '64M', 'reset_interval': '2s',
-                   'weights': {'size': 3, 'access_rate': 5, 'age': 7}},
-        'goals': [{'metric': 'user_input', 'target': 9000, 'current': 120},
-                  {'metric': 'some_mem_psi_us', 'target': '750us'}],
-        'watermarks': {'metric': 'free_mem_rate', 'interval': '3s', 'high': 900, 'mid': 500, 'low': 100},
-        'filters': [{'type': 'addr', 'addr_start': 0, 'addr_end': '64M'},
-                    {'type': 'memcg', 'memcg_path': 'workload.slice', 'matching': False},
-                    {'type': 'anon'}]}
-OTHER = {'operations': 'paddr', 'action': 'stat', 'intervals': {'sample': '5ms', 'aggr': '100ms', 'update': '1s'},
-         'nr_regions': {'min': 10, 'max': 1000}, 'access_pattern': {'age': {'min': 0}},
-         'quotas': {'time': 0, 'size': '1G', 'reset_interval': '1s', 'weights': {'size': 0, 'access_rate': 10, 'age': 1}},
-         'goals': [{'metric': 'user_input', 'target': 100, 'current': 1}],
-         'watermarks': {'metric': 'none'}, 'filters': []}
-
-
-def config(host):
-    """Kdamond 0's configuration: its tree without stats, effective quotas, state and pid."""
-    return {rel: value for rel, value in read_tree(host, K0, include_ro=False).items()
-            if '/stats/' not in rel and not rel.endswith('/effective_bytes')}
-
-
-@pytest.mark.parametrize('release', ['6.12.117', '7.3.4'])
-def test_scheme_options_put_back_every_option(make_host, release):
-    host = make_host(release)
-    rich = dict(RICH, apply_interval='200ms') if release != '6.12.117' else RICH
-    ensure_scheme(host, rich)
-    before = config(host)
-    kdamond = gather_facts(host, refresh=False)['kdamonds'][0]
-    options = scheme_options(kdamond, 0)
-    assert options['filters'][1] == {'type': 'memcg', 'matching': False, 'memcg_path': '/workload.slice',
-                                     **({'allow': False} if release == '7.3.4' else {})}
-    assert options['access_pattern']['age'] == {'min': 25, 'max': ULONG_MAX}
-    # A change of every option, then the options read before it: the tree is back byte for byte.
-    ensure_scheme(host, OTHER)
-    assert config(host) != before
-    assert ensure_scheme(host, options)['changed'] is True
-    assert config(host) == before
-    assert ensure_scheme(host, options)['changed'] is False
-    # And on a fresh host of the same kernel they make the same tree.
-    fresh = make_host(release)
-    ensure_scheme(fresh, options)
-    assert config(fresh) == before
-
-
-def test_scheme_options_from_a_tree_read_with_nest_and_what_a_kernel_lacks(make_host):
-    host = make_host('6.12.117')
-    ensure_scheme(host, RICH)
-    facts = scheme_options(gather_facts(host, refresh=False)['kdamonds'][0], 0)
-    tree = nest(subtree(read_tree(host, K0, include_ro=True), K0))
-    assert scheme_options(tree, 0) == facts
-    # 6.12 has no goal_tuner, intervals_goal or filter allow file: those options are left out.
-    assert 'goal_tuner' not in facts['quotas'] and 'intervals_goal' not in facts
-    assert 'allow' not in facts['filters'][0] and 'target_nid' not in facts
-    assert scheme_options(tree, 1) is None and scheme_options({}, 0) is None
