@@ -13,11 +13,29 @@ and an invalid commit: EINVAL from 6.14, a silently terminated kdamond before.
 from __future__ import annotations
 
 import errno
+import json
 import os
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_host import Host, read_tree
 from ansible_collections.kernel.damon.plugins.module_utils._damon_model import ACTIONS, FILTER_TYPES, GOAL_METRICS
 from ansible_collections.kernel.damon.plugins.module_utils._damon_units import kernel_version
+
+
+# Paths of kdamond 0's first context, scheme and goal, and the seed's PSI scheme, which the
+# tests of the core share.
+K0 = 'kdamonds/0'
+C0 = K0 + '/contexts/0'
+S0 = C0 + '/schemes/0'
+G0 = S0 + '/quotas/goals/0'
+
+PSI_SCHEME = {'operations': 'paddr', 'action': 'pageout', 'quotas': {'reset_interval': '1s', 'size': '1G'},
+              'goals': [{'metric': 'some_mem_psi_us', 'target': '500us'}]}
+
+
+def scheme(**changes):
+    params = json.loads(json.dumps(PSI_SCHEME))
+    params.update(changes)
+    return params
 
 
 class RO(str):

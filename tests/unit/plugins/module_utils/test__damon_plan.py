@@ -7,7 +7,6 @@ order, committed how, and what is refused or restored."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -26,20 +25,7 @@ from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import (
     ensure_scheme,
     plan_writes,
 )
-
-K0 = 'kdamonds/0'
-C0 = K0 + '/contexts/0'
-S0 = C0 + '/schemes/0'
-G0 = S0 + '/quotas/goals/0'
-
-PSI_SCHEME = {'operations': 'paddr', 'action': 'pageout', 'quotas': {'reset_interval': '1s', 'size': '1G'},
-              'goals': [{'metric': 'some_mem_psi_us', 'target': '500us'}]}
-
-
-def scheme(**changes):
-    params = json.loads(json.dumps(PSI_SCHEME))
-    params.update(changes)
-    return params
+from ansible_collections.kernel.damon.tests.unit.plugins.module_utils.fake_kernel import C0, G0, K0, S0, scheme
 
 
 # ---------------------------------------------------------------- the planner
