@@ -5,7 +5,7 @@ TOOLS := tests/tools
 .PHONY: demo test bootstrap sanity lint units cores docs galaxy integration fleet-up fleet-down
 
 demo: bootstrap            ## boot a local VM fleet and run playbooks/site.yml on it
-	$(TOOLS)/demo
+	tools/demo
 
 test:                      ## everything CI runs, stage by stage, then a table of stage times
 	$(TOOLS)/all

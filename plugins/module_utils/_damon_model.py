@@ -35,7 +35,7 @@ from ._damon_units import (
 
 # Keyword values cannot be probed without writing, so they go by release (damon-sysfs.md
 # sec. 1).  'collapse' and 'node_eligible_mem_bp' were seen first on 7.3.
-OPERATIONS = {'vaddr': (5, 18), 'paddr': (5, 18), 'fvaddr': (5, 19)}
+OPERATIONS = {'paddr': (5, 18), 'vaddr': (5, 18), 'fvaddr': (5, 19)}
 ACTIONS = {'willneed': (5, 18), 'cold': (5, 18), 'pageout': (5, 18), 'hugepage': (5, 18),
            'nohugepage': (5, 18), 'stat': (5, 18), 'lru_prio': (6, 0), 'lru_deprio': (6, 0),
            'migrate_hot': (6, 11), 'migrate_cold': (6, 11), 'collapse': (7, 3)}

@@ -8,11 +8,14 @@ showed in the test VMs.  Emulated: nr_* recreates children with defaults (even f
 same count), nr_kdamonds EBUSY while a kdamond runs, state keywords, keyword/number
 parsing (EINVAL), read-only files (mode 0400, EACCES), exclusive modules (EBUSY on `on`),
 and an invalid commit: EINVAL from 6.14, a silently terminated kdamond before.
+holding_lock() plays another writer of the collection, which holds its lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 
@@ -357,3 +360,14 @@ class FakeHost(Host):
         for index in range(int(self._get(schemes + '/nr_schemes'))):
             quotas = '%s/%d/quotas' % (schemes, index)
             self._put(self.admin_path(quotas + '/effective_bytes'), RO(self._get(quotas + '/bytes')))
+
+
+@contextlib.contextmanager
+def holding_lock(host):
+    """Another writer of the collection holds its lock; yields that writer's descriptor."""
+    held = os.open(host.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield held
+    finally:
+        os.close(held)

@@ -7,6 +7,7 @@ role's files: what preflight refuses, and what the units and the lock's tmpfiles
 from __future__ import annotations
 
 import base64
+import importlib.util
 import os
 
 import pytest
@@ -20,7 +21,8 @@ except ImportError:
     # rendering under the floor release is tested on the fleet instead (damos_autotune's deploy).
     pytest.skip('renders with the templar of ansible-core 2.19 or later', allow_module_level=True)
 
-ROLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'damos_autotune')
+# The role's directory in the collection under test, wherever this file sits.
+ROLE = importlib.util.find_spec('ansible_collections.kernel.damon.roles.damos_autotune').submodule_search_locations[0]
 LOADER = DataLoader()
 
 

@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures for every unit test, whatever part of the collection it tests (pytest finds a
+conftest.py in each directory above a test): a fake kernel host per test."""
 
 from __future__ import annotations
 
