@@ -17,6 +17,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.common import warnings
 
 from ansible_collections.kernel.damon.plugins.module_utils import _damon_host, _damon_module
+from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_scheme
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -88,3 +89,16 @@ def on_fake(monkeypatch):
         assert module.main.__module__ == module.__name__
         monkeypatch.setattr(_damon_module, 'Host', make)
     return patch
+
+
+@pytest.fixture
+def running_on(host, on_fake):
+    """running_on(module): a running scheme of kernel.damon's with a 1 GiB size quota on HOST,
+    and MODULE's main() working on that host; returns the host."""
+    def start(module):
+        ensure_scheme(host, {'operations': 'paddr', 'action': 'pageout',
+                             'quotas': {'reset_interval': '1s', 'size': '1G'}})
+        host.writes.clear()
+        on_fake(module, host)
+        return host
+    return start

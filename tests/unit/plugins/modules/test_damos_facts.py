@@ -12,20 +12,15 @@ import shutil
 
 import pytest
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_plan import ensure_scheme
 from ansible_collections.kernel.damon.plugins.modules import damos_facts
 
 REFRESH = 'kdamonds/0/state=update_schemes_stats'
 
 
 @pytest.fixture
-def running(host, on_fake):
+def running(running_on):
     """A running scheme of kernel.damon's, and the module working on its host."""
-    ensure_scheme(host, {'operations': 'paddr', 'action': 'pageout',
-                         'quotas': {'reset_interval': '1s', 'size': '1G'}})
-    host.writes.clear()
-    on_fake(damos_facts, host)
-    return host
+    return running_on(damos_facts)
 
 
 # ---------------------------------------------------------------- build_module()
