@@ -483,17 +483,14 @@ EXAMPLES = r"""
     stop_exclusive_modules: true
   become: true
 
-# 500us proved too strict. Run the same task with the new target: only the goal changed,
-# so the running kdamond gets commit_schemes_quota_goals and keeps its tuned quota.
+# 500us proved too strict. Only the goal changes, so the running kdamond gets
+# commit_schemes_quota_goals and keeps its tuned quota. Options left out keep what the
+# host has: the same task as above with 750us does the same.
 # (damo tune --damos_action pageout --damos_quota_interval 1s --damos_quota_goal some_mem_psi_us 750us)
 - name: Allow 750us of memory stall per second
   kernel.damon.damos_scheme:
     kdamond: 0
     scheme: 0
-    operations: paddr
-    action: pageout
-    quotas:
-      reset_interval: 1s
     goals:
       - metric: some_mem_psi_us
         target: 750us
