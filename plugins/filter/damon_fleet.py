@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fleet filters: one report row per host from damos_facts (and damos_sample), the rows as a
-terminal table, CSV, Markdown or JSON, a picture of a sampled window as SVG, the rollout's
-health gate, and the damos_scheme options that put a scheme back the way the facts show it.
+terminal table, CSV, Markdown, JSON or the site playbook's table of effective quotas, a
+picture of a sampled window as SVG, the rollout's health gate, and the damos_scheme options
+that put a scheme back the way the facts show it.
 
 Everything runs on the controller.  matplotlib draws the picture when the controller's
 Python has it; otherwise a small built-in SVG writer does, so reports never need it.
@@ -39,6 +40,10 @@ HUMAN_COLUMNS = (
     ('sz_applied_human', 'APPLIED'), ('qt_exceeds', 'QT_EXCEEDS'), ('psi_human', 'PSI some'),
     ('rollout_human', 'ROLLOUT'),
 )
+
+# The site playbook's table of effective quotas: each column's header and least width (the
+# last column is not padded), one space apart.
+QUOTA_COLUMNS = (('HOST', 24), ('KERNEL', 22), ('STATE', 5), ('PID', 8), ('GOAL', 28), ('EFFECTIVE QUOTA', 0))
 
 
 def format_goal_value(metric, value):
@@ -132,10 +137,28 @@ def _cell(value):
     return '-' if value is None else str(value)
 
 
+def _quota_cells(row):
+    metric, effective = row.get('goal_metric'), row.get('effective_bytes')
+    return [_cell(row.get('host')), _cell(row.get('kernel')), _cell(row.get('state')), _cell(row.get('pid')),
+            '%s %s' % (metric, _cell(row.get('target_value'))) if metric else '-',
+            '%s per %s ms' % (format_bytes(effective), _cell(row.get('reset_interval_ms')))
+            if isinstance(effective, int) else '-']
+
+
+def _quota_table(rows):
+    lines = [[header for header, unused in QUOTA_COLUMNS]] + [_quota_cells(row) for row in rows]
+    widths = [max([least] + [len(text) for text in column])
+              for (unused, least), column in zip(QUOTA_COLUMNS, zip(*lines))]
+    return ''.join(' '.join(text.ljust(width) for text, width in zip(line[:-1], widths)) + ' ' + line[-1] + '\n'
+                   for line in lines)
+
+
 def report_format(rows, fmt='table'):
-    """The rows as 'table' (terminal), 'csv', 'markdown' or 'json' text."""
+    """The rows as 'table' (terminal), 'csv', 'markdown', 'json' or 'quotas' (a short terminal table) text."""
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise AnsibleFilterError('damon_report_format: expected a list of rows from damon_report_row')
+    if fmt == 'quotas':
+        return _quota_table(rows)
     if fmt == 'json':
         return json.dumps(rows, indent=2, sort_keys=True) + '\n'
     if fmt == 'csv':
@@ -157,7 +180,8 @@ def report_format(rows, fmt='table'):
         lines = ['  '.join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
                  for line in [headers] + cells]
         return '\n'.join(lines) + '\n'
-    raise AnsibleFilterError("damon_report_format: format %r is not one of table, csv, markdown, json" % (fmt,))
+    raise AnsibleFilterError("damon_report_format: format %r is not one of table, csv, markdown, json, quotas"
+                             % (fmt,))
 
 
 # ---------------------------------------------------------------- pictures

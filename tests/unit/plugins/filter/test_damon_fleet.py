@@ -79,6 +79,25 @@ def test_formats():
         report_format(rows, 'xml')
 
 
+def test_the_site_playbook_s_table_of_quotas():
+    off = json.loads(json.dumps(FACTS))
+    off['kernel'] = '7.3.0-1-amd64'
+    off['kdamonds'][0].update(state='off', pid=-1)
+    quotas = off['kdamonds'][0]['contexts'][0]['schemes'][0]['quotas']
+    quotas.update(effective_bytes=1, goals=[])
+    rows = [report_row(FACTS, 'damon-1', rollout='healthy'), report_row(off, 'damon-2'),
+            report_row({'available': True, 'kernel': '6.1.0', 'kdamonds': []}, 'damon-3')]
+    assert report_format(rows, 'quotas').splitlines() == [
+        'HOST                     KERNEL                 STATE PID      GOAL                         EFFECTIVE QUOTA',
+        'damon-1                  6.12.117+deb13-amd64   on    812      some_mem_psi_us 500          64.0 KiB per 1000 ms',
+        'damon-2                  7.3.0-1-amd64          off   -1       -                            1 B per 1000 ms',
+        'damon-3                  6.1.0                  -     -        -                            -']
+    # A longer value widens its column for every row.
+    long = report_format([report_row(FACTS, 'a-very-long-host-name.example.com'), rows[0]], 'quotas').splitlines()
+    assert [line.index('6.12') for line in long[1:]] == [34, 34] and long[0].index('KERNEL') == 34
+    assert report_format([], 'quotas') == report_format(rows, 'quotas').splitlines()[0] + '\n'
+
+
 def test_builtin_svg():
     svg = tuning_svg(SAMPLE, 'damon-1', engine='builtin')
     root = ET.fromstring(svg)
