@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fleet filters: one report row per host from damos_facts (and damos_sample), the rows as a
-terminal table, CSV, Markdown or JSON, a picture of a sampled window as SVG, and the
-damos_scheme options that put a scheme back the way the facts show it.
+terminal table, CSV, Markdown, JSON or the site playbook's table of effective quotas, a
+picture of a sampled window as SVG, the rollout's health gate, and the damos_scheme options
+that put a scheme back the way the facts show it.
 
 Everything runs on the controller.  matplotlib draws the picture when the controller's
 Python has it; otherwise a small built-in SVG writer does, so reports never need it.
 Documentation: damon_report_row.yml, damon_report_format.yml, damon_tuning_svg.yml,
-damon_previous_scheme.yml.
+damon_health_breaches.yml, damon_previous_scheme.yml.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
 from ansible.errors import AnsibleFilterError
@@ -38,6 +40,10 @@ HUMAN_COLUMNS = (
     ('sz_applied_human', 'APPLIED'), ('qt_exceeds', 'QT_EXCEEDS'), ('psi_human', 'PSI some'),
     ('rollout_human', 'ROLLOUT'),
 )
+
+# The site playbook's table of effective quotas: each column's header and least width (the
+# last column is not padded), one space apart.
+QUOTA_COLUMNS = (('HOST', 24), ('KERNEL', 22), ('STATE', 5), ('PID', 8), ('GOAL', 28), ('EFFECTIVE QUOTA', 0))
 
 
 def format_goal_value(metric, value):
@@ -131,10 +137,28 @@ def _cell(value):
     return '-' if value is None else str(value)
 
 
+def _quota_cells(row):
+    metric, effective = row.get('goal_metric'), row.get('effective_bytes')
+    return [_cell(row.get('host')), _cell(row.get('kernel')), _cell(row.get('state')), _cell(row.get('pid')),
+            '%s %s' % (metric, _cell(row.get('target_value'))) if metric else '-',
+            '%s per %s ms' % (format_bytes(effective), _cell(row.get('reset_interval_ms')))
+            if isinstance(effective, int) else '-']
+
+
+def _quota_table(rows):
+    lines = [[header for header, unused in QUOTA_COLUMNS]] + [_quota_cells(row) for row in rows]
+    widths = [max([least] + [len(text) for text in column])
+              for (unused, least), column in zip(QUOTA_COLUMNS, zip(*lines))]
+    return ''.join(' '.join(text.ljust(width) for text, width in zip(line[:-1], widths)) + ' ' + line[-1] + '\n'
+                   for line in lines)
+
+
 def report_format(rows, fmt='table'):
-    """The rows as 'table' (terminal), 'csv', 'markdown' or 'json' text."""
+    """The rows as 'table' (terminal), 'csv', 'markdown', 'json' or 'quotas' (a short terminal table) text."""
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise AnsibleFilterError('damon_report_format: expected a list of rows from damon_report_row')
+    if fmt == 'quotas':
+        return _quota_table(rows)
     if fmt == 'json':
         return json.dumps(rows, indent=2, sort_keys=True) + '\n'
     if fmt == 'csv':
@@ -156,7 +180,8 @@ def report_format(rows, fmt='table'):
         lines = ['  '.join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
                  for line in [headers] + cells]
         return '\n'.join(lines) + '\n'
-    raise AnsibleFilterError("damon_report_format: format %r is not one of table, csv, markdown, json" % (fmt,))
+    raise AnsibleFilterError("damon_report_format: format %r is not one of table, csv, markdown, json, quotas"
+                             % (fmt,))
 
 
 # ---------------------------------------------------------------- pictures
@@ -320,6 +345,47 @@ def tuning_svg(sample, title='', goal=0, engine='auto'):
     return _builtin_svg(title, times, quota, score, cap, target_label)
 
 
+# ---------------------------------------------------------------- health gate
+
+def _number(option, value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError('damon_health_breaches: %s must be a number, got %r' % (option, value)) from None
+
+
+def health_breaches(facts, kdamond=0, sample=None, psi_limit=10, pinned_seconds=0, error=None):
+    """Why a host fails the rollout's health gate, one message per breach in a fixed order (the
+    error of a failed task, the kdamond not running, memory pressure, the quota pinned at its
+    cap); an empty list for a healthy host."""
+    if not isinstance(facts, Mapping):
+        raise AnsibleFilterError('damon_health_breaches: expected ansible_facts.damon (a dict), got %s'
+                                 % type(facts).__name__)
+    if sample is not None and not isinstance(sample, Mapping):
+        raise AnsibleFilterError('damon_health_breaches: sample must be the result of damos_sample (a dict), got %s'
+                                 % type(sample).__name__)
+    try:
+        kdamond = int(kdamond)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError('damon_health_breaches: kdamond must be an integer, got %r' % (kdamond,)) from None
+    psi_limit, pinned_seconds = _number('psi_limit', psi_limit), _number('pinned_seconds', pinned_seconds)
+    summary = (sample or {}).get('summary') or {}
+    node = _find_kdamond(facts, kdamond)
+    breaches = [str(error)] if error else []
+    if node.get('state', '') != 'on' or summary.get('stopped'):
+        breaches.append('kdamond %d is %s (states seen in the window: %s)' % (
+            kdamond, node.get('state', 'missing'), ', '.join(str(state) for state in summary.get('states') or [])))
+    psi = summary.get('psi_some_percent')
+    if psi is not None and _number('the sample\'s psi_some_percent', psi) > psi_limit:
+        breaches.append('memory PSI some %.2f %% of the window, above the limit of %.2f %%' % (float(psi), psi_limit))
+    cap = int(_number('the sample\'s cap_bytes', summary.get('cap_bytes') or 0))
+    at_cap = _number('the sample\'s at_cap_seconds', summary.get('at_cap_seconds') or 0)
+    if pinned_seconds > 0 and cap > 0 and at_cap >= pinned_seconds:
+        breaches.append('effective quota pinned at its cap of %s for %.0f s'
+                        % (summary.get('cap_bytes_human') or format_bytes(cap), at_cap))
+    return breaches
+
+
 # ---------------------------------------------------------------- rollback
 
 def previous_scheme(facts, kdamond=0, scheme=0):
@@ -342,5 +408,6 @@ class FilterModule(object):
             'damon_report_row': report_row,
             'damon_report_format': report_format,
             'damon_tuning_svg': tuning_svg,
+            'damon_health_breaches': health_breaches,
             'damon_previous_scheme': previous_scheme,
         }

@@ -15,7 +15,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kernel.damon.plugins.filter.damon_fleet import (
-    CSV_COLUMNS, FilterModule, previous_scheme, report_format, report_row, tuning_svg)
+    CSV_COLUMNS, FilterModule, health_breaches, previous_scheme, report_format, report_row, tuning_svg)
 
 FACTS = {
     'available': True, 'kernel': '6.12.117+deb13-amd64',
@@ -79,6 +79,25 @@ def test_formats():
         report_format(rows, 'xml')
 
 
+def test_the_site_playbook_s_table_of_quotas():
+    off = json.loads(json.dumps(FACTS))
+    off['kernel'] = '7.3.0-1-amd64'
+    off['kdamonds'][0].update(state='off', pid=-1)
+    quotas = off['kdamonds'][0]['contexts'][0]['schemes'][0]['quotas']
+    quotas.update(effective_bytes=1, goals=[])
+    rows = [report_row(FACTS, 'damon-1', rollout='healthy'), report_row(off, 'damon-2'),
+            report_row({'available': True, 'kernel': '6.1.0', 'kdamonds': []}, 'damon-3')]
+    assert report_format(rows, 'quotas').splitlines() == [
+        'HOST                     KERNEL                 STATE PID      GOAL                         EFFECTIVE QUOTA',
+        'damon-1                  6.12.117+deb13-amd64   on    812      some_mem_psi_us 500          64.0 KiB per 1000 ms',
+        'damon-2                  7.3.0-1-amd64          off   -1       -                            1 B per 1000 ms',
+        'damon-3                  6.1.0                  -     -        -                            -']
+    # A longer value widens its column for every row.
+    long = report_format([report_row(FACTS, 'a-very-long-host-name.example.com'), rows[0]], 'quotas').splitlines()
+    assert [line.index('6.12') for line in long[1:]] == [34, 34] and long[0].index('KERNEL') == 34
+    assert report_format([], 'quotas') == report_format(rows, 'quotas').splitlines()[0] + '\n'
+
+
 def test_builtin_svg():
     svg = tuning_svg(SAMPLE, 'damon-1', engine='builtin')
     root = ET.fromstring(svg)
@@ -119,6 +138,103 @@ def test_previous_scheme():
         {'metric': 'user_input', 'target': 10, 'current': 3}]
 
 
+# ---------------------------------------------------------------- the rollout's health gate
+
+def window(**summary):
+    """A damos_sample result (as async_status returns it) of a healthy 8 s window, with summary changes."""
+    healthy = {'samples': 9, 'seconds': 8.0, 'states': ['on'], 'stopped': False, 'cap_bytes': 0,
+               'cap_bytes_human': 'none', 'at_cap_seconds': 0.0, 'psi_some_percent': 0.5}
+    return {'finished': 1, 'changed': False, 'summary': dict(healthy, **summary)}
+
+
+PINNED = window(cap_bytes=65536, cap_bytes_human='64.0 KiB', at_cap_seconds=6.0)
+
+
+def test_a_healthy_host_has_no_breach():
+    assert health_breaches(FACTS, 0, window(), psi_limit=10, pinned_seconds=5) == []
+    # At the limits, not above them.
+    assert health_breaches(FACTS, sample=window(psi_some_percent=10.0), psi_limit=10) == []
+    assert health_breaches(FACTS, sample=PINNED, pinned_seconds=6.5) == []
+    # No window (the change failed before it): the facts alone.
+    assert health_breaches(FACTS) == [] and health_breaches(FACTS, sample={}) == []
+
+
+def test_the_quota_pinned_at_its_cap():
+    assert health_breaches(FACTS, sample=PINNED, pinned_seconds=5) == [
+        'effective quota pinned at its cap of 64.0 KiB for 6 s']
+    assert health_breaches(FACTS, sample=PINNED, pinned_seconds=6) == [
+        'effective quota pinned at its cap of 64.0 KiB for 6 s']
+    # 0 turns the check off (also the default); without a cap the quota cannot be pinned.
+    assert health_breaches(FACTS, sample=PINNED, pinned_seconds=0) == []
+    assert health_breaches(FACTS, sample=PINNED) == []
+    assert health_breaches(FACTS, sample=window(at_cap_seconds=60.0), pinned_seconds=5) == []
+
+
+def test_memory_pressure_above_the_limit():
+    assert health_breaches(FACTS, sample=window(psi_some_percent=12.345), psi_limit=10) == [
+        'memory PSI some 12.35 % of the window, above the limit of 10.00 %']
+    assert health_breaches(FACTS, sample=window(psi_some_percent=0.5), psi_limit=0.25) == [
+        'memory PSI some 0.50 % of the window, above the limit of 0.25 %']
+    # A window without a PSI share (one sample, no PSI) passes.
+    assert health_breaches(FACTS, sample=window(psi_some_percent=None), psi_limit=0) == []
+
+
+def test_a_kdamond_that_is_not_running():
+    off = json.loads(json.dumps(FACTS))
+    off['kdamonds'][0].update(state='off', pid=-1)
+    assert health_breaches(off, sample=window(states=['off', 'on'], stopped=True)) == [
+        'kdamond 0 is off (states seen in the window: off, on)']
+    # Running at the end, but stopped during the window.
+    assert health_breaches(FACTS, sample=window(states=['off', 'on'], stopped=True)) == [
+        'kdamond 0 is on (states seen in the window: off, on)']
+    # No such kdamond in the facts, no window.
+    assert health_breaches(FACTS, kdamond=1) == ['kdamond 1 is missing (states seen in the window: )']
+    assert health_breaches({'available': True, 'kdamonds': []}) == [
+        'kdamond 0 is missing (states seen in the window: )']
+
+
+def test_every_breach_in_order():
+    off = json.loads(json.dumps(FACTS))
+    off['kdamonds'][0]['state'] = 'off'
+    sample = window(states=['on', 'off'], stopped=True, psi_some_percent=40.0, cap_bytes=65536,
+                    cap_bytes_human='64.0 KiB', at_cap_seconds=8.0)
+    assert health_breaches(off, 0, sample, psi_limit=10, pinned_seconds=8,
+                           error='Roll the scheme out to the batch: EBUSY') == [
+        'Roll the scheme out to the batch: EBUSY',
+        'kdamond 0 is off (states seen in the window: on, off)',
+        'memory PSI some 40.00 % of the window, above the limit of 10.00 %',
+        'effective quota pinned at its cap of 64.0 KiB for 8 s']
+
+
+def test_a_failed_task_is_a_breach():
+    # The failed task's result has no summary.
+    assert health_breaches(FACTS, sample={'failed': True, 'msg': 'x'}, error='Collect the settle window: x') == [
+        'Collect the settle window: x']
+    assert health_breaches(FACTS, sample=window(), error='') == []
+
+
+def test_thresholds_as_the_playbook_templates_them():
+    # Templated variables may arrive as strings (older ansible-core).
+    sample = window(psi_some_percent=20.0, cap_bytes=65536, cap_bytes_human='64.0 KiB', at_cap_seconds=8.0)
+    assert health_breaches(FACTS, '0', sample, psi_limit='10.0', pinned_seconds='8.0') == [
+        'memory PSI some 20.00 % of the window, above the limit of 10.00 %',
+        'effective quota pinned at its cap of 64.0 KiB for 8 s']
+
+
+def test_the_gate_refuses_what_it_cannot_read():
+    with pytest.raises(AnsibleFilterError, match='expected ansible_facts.damon'):
+        health_breaches(None)
+    with pytest.raises(AnsibleFilterError, match='sample must be the result of damos_sample'):
+        health_breaches(FACTS, sample=['x'])
+    with pytest.raises(AnsibleFilterError, match="psi_limit must be a number, got 'ten'"):
+        health_breaches(FACTS, psi_limit='ten')
+    with pytest.raises(AnsibleFilterError, match='pinned_seconds must be a number'):
+        health_breaches(FACTS, pinned_seconds=None)
+    with pytest.raises(AnsibleFilterError, match='kdamond must be an integer'):
+        health_breaches(FACTS, kdamond='first')
+
+
 def test_filter_names():
     assert sorted(FilterModule().filters()) == [
-        'damon_previous_scheme', 'damon_report_format', 'damon_report_row', 'damon_tuning_svg']
+        'damon_health_breaches', 'damon_previous_scheme', 'damon_report_format', 'damon_report_row',
+        'damon_tuning_svg']

@@ -137,6 +137,40 @@ def test_unit_names_pass(unit):
     assert preflight(damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': unit}) == {}
 
 
+@pytest.mark.parametrize('interval, timeout, command_timeout', [
+    ('1s', '30s', None), (1, 30, None), (0.5, '1', '250ms'), ('0.5', '1.5', 2), (' 100ms ', '0.2s', '1.5'),
+    ('2m', '1h', '10 s'),
+])
+def test_times_pass_preflight(interval, timeout, command_timeout):
+    assert preflight(damos_autotune_interval=interval, damos_autotune_timeout=timeout,
+                     damos_autotune_score_command_timeout=command_timeout) == {}
+
+
+@pytest.mark.parametrize('option', ['damos_autotune_interval', 'damos_autotune_timeout'])
+@pytest.mark.parametrize('value', ['x', '', '-1', -1, '1e3', '10 sec', '1.5ns', True, None])
+def test_an_interval_or_timeout_that_is_not_a_time_fails_preflight(option, value):
+    # The score command's timeout is the interval unless set.
+    failed = preflight(damos_autotune_score_command_timeout='1s', **{option: value})
+    assert list(failed) == ['The inputs make sense together']
+    assert 'damos_autotune_interval must be a time such as 1s or 500ms' in failed['The inputs make sense together']
+
+
+@pytest.mark.parametrize('value', ['x', '-1', '1.5ns', '5 seconds', False])
+def test_a_score_command_timeout_that_is_not_a_time_fails_preflight(value):
+    failed = preflight(damos_autotune_score_command_timeout=value)
+    assert list(failed) == ['A user_input goal has exactly one score source, read by an unprivileged user']
+    assert 'damos_autotune_score_command_timeout must be a time (got %s)' % value in list(failed.values())[0]
+
+
+@pytest.mark.parametrize('mode, interval, passes', [
+    ('timer', '100ms', True), ('timer', '99ms', False), ('timer', 0.1, True), ('timer', '0.09', False),
+    ('daemon', '10ms', True), ('daemon', '9999us', False), ('daemon', 0.01, True),
+])
+def test_the_shortest_interval(mode, interval, passes):
+    failed = preflight(damos_autotune_mode=mode, damos_autotune_interval=interval)
+    assert (failed == {}) == passes, failed
+
+
 def test_a_failing_preflight_does_not_show_the_score_command():
     failed = preflight(damos_autotune_score_command='curl -H "Authorization: Bearer s3cr3t" http://app/score')
     assert len(failed) == 1
