@@ -14,8 +14,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kernel.damon.plugins.module_utils._damon_core import parse_time
-from ansible_collections.kernel.damon.plugins.module_utils._damon_sysfs import ULONG_MAX, DamonValidationError
+from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import DamonValidationError
+from ansible_collections.kernel.damon.plugins.module_utils._damon_units import ULONG_MAX, parse_time
 
 UNITS = ('ns', 'us', 'ms', 's', 'm', 'h')
 # A number without a unit: what bare_unit applies to.
