@@ -200,7 +200,7 @@ def _set_fields(st, option, values, fields, fields_dir, created):
 
 
 def _stage_group(st, option, given, base_dir, groups, created):
-    """One of the dict options of CONTEXT_GROUPS or SCHEME_GROUPS, below directory base."""
+    """One of the dict options of CONTEXT_GROUPS or SCHEME_GROUPS, below base_dir."""
     group_dir, fields = groups[option]
     nested = tuple(name.split('.', 1)[1] for name in groups if name.startswith(option + '.'))
     values = _suboptions(option, given, _names(fields) + nested)
