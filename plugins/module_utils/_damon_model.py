@@ -268,6 +268,8 @@ FILTER = (
     Field('min', 'min', parse_size),
     Field('max', 'max', parse_size),
 )
+# The filter directories of a scheme: the core and ops layers of 6.15, then filters, the only
+# one before 6.15 (kept empty after).
 FILTER_LAYERS = ('core_filters', 'ops_filters', 'filters')
 # The options a filter of each type needs, and only it takes.
 FILTER_TYPE_OPTIONS = {'memcg': ('memcg_path',), 'addr': ('addr_start', 'addr_end'), 'target': ('target_idx',),

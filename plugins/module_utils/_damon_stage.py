@@ -26,6 +26,7 @@ from ._damon_model import (
     CONTEXT_GROUPS,
     CORE_FILTER_TYPES,
     FILTER,
+    FILTER_LAYERS,
     FILTER_TYPE_OPTIONS,
     FILTER_TYPES,
     GOAL,
@@ -379,9 +380,9 @@ def _stage_target(st, targets_dir, params, operations, switched):
         regions = []
     if regions is not None:
         st.set_count(target_dir + '/regions', len(regions))
-        for index, (start, end) in enumerate(regions):
-            st.set('%s/regions/%d/start' % (target_dir, index), start)
-            st.set('%s/regions/%d/end' % (target_dir, index), end)
+        for index, bounds in enumerate(regions):
+            for field, value in zip(REGION, bounds):
+                st.set('%s/regions/%d/%s' % (target_dir, index, field.file), value)
 
 
 # ---------------------------------------------------------------- schemes
@@ -560,11 +561,11 @@ def _stage_filters(st, scheme_dir, filters, operations):
         if ops and operations != 'paddr':
             st.warnings.append('ops-layer filters (%s) are implemented only by paddr'
                                % ', '.join(files['type'] for files in ops))
-        layers = (('core_filters', core), ('ops_filters', ops), ('filters', []))
+        layers = zip(FILTER_LAYERS, (core, ops, []))
     else:
-        layers = (('filters', specs),)
+        layers = ((FILTER_LAYERS[-1], specs),)
     for name, entries in layers:
-        if name == 'filters' and not st.host.feature('filters'):
+        if name == FILTER_LAYERS[-1] and not st.host.feature('filters'):
             continue
         st.set_count('%s/%s' % (scheme_dir, name), len(entries))
         for index, files in enumerate(entries):
