@@ -15,9 +15,8 @@ import re
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import DamonValidationError
-from ansible_collections.kernel.damon.plugins.module_utils._damon_units import ULONG_MAX, parse_time
+from ansible_collections.kernel.damon.plugins.module_utils._damon_units import TIME_UNITS, ULONG_MAX, parse_time
 
-UNITS = ('ns', 'us', 'ms', 's', 'm', 'h')
 # A number without a unit: what bare_unit applies to.
 _BARE = re.compile(r'^\s*[0-9]+(?:\.[0-9]*)?\s*$')
 # Tells "no invalid= given" (raise) from any value the caller may want back, None included.
@@ -29,8 +28,8 @@ def duration(value, unit='ns', bare_unit=None, invalid=_RAISE):
     without a unit is a number of bare_unit (default: unit)."""
     bare_unit = unit if bare_unit is None else bare_unit
     for name, given in (('unit', unit), ('bare_unit', bare_unit)):
-        if given not in UNITS:
-            raise AnsibleFilterError('damon_duration: %s %r is not one of %s' % (name, given, ', '.join(UNITS)))
+        if given not in TIME_UNITS:
+            raise AnsibleFilterError('damon_duration: %s %r is not one of %s' % (name, given, ', '.join(TIME_UNITS)))
     # A float is read as it prints (0.5 -> '0.5'); a bool stays a bool, which is no time to the core.
     text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if isinstance(text, str) and _BARE.match(text):
@@ -42,7 +41,7 @@ def duration(value, unit='ns', bare_unit=None, invalid=_RAISE):
             return invalid
         raise AnsibleFilterError(
             'damon_duration: %r is not a time: expected a plain number (of %s) or a number with %s, '
-            'that makes a whole number of %s from 0 to %d' % (value, bare_unit, '/'.join(UNITS), unit, ULONG_MAX)
+            'that makes a whole number of %s from 0 to %d' % (value, bare_unit, '/'.join(TIME_UNITS), unit, ULONG_MAX)
         ) from None
 
 

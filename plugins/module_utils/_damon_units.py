@@ -20,6 +20,8 @@ ULONG_MAX = 2 ** 64 - 1
 UINT_MAX = 2 ** 32 - 1
 INT_MAX = 2 ** 31 - 1
 
+# The time units a value may carry ('µs' is accepted as 'us' too).
+TIME_UNITS = ('ns', 'us', 'ms', 's', 'm', 'h')
 _TIME_NS = {'ns': 1, 'us': 10 ** 3, '\u00b5s': 10 ** 3, 'ms': 10 ** 6, 's': 10 ** 9,
             'm': 60 * 10 ** 9, 'h': 3600 * 10 ** 9}
 _SIZE_BYTES = {'b': 1, 'k': 2 ** 10, 'kib': 2 ** 10, 'm': 2 ** 20, 'mib': 2 ** 20,
@@ -107,9 +109,9 @@ def parse_time(option, value, unit='us', maximum=ULONG_MAX):
         number = None if parsed is None else _whole(parsed[0] * _TIME_NS[parsed[1]] / _TIME_NS[unit])
     if number is not None and 0 <= number <= maximum:
         return number
-    raise DamonValidationError(option, value, 'an integer number of %s, or a number with ns/us/ms/s/m/h '
+    raise DamonValidationError(option, value, 'an integer number of %s, or a number with %s '
                                               'that is a whole number of %s; at most %d %s'
-                                              % (unit, unit, maximum, unit))
+                                              % (unit, '/'.join(TIME_UNITS), unit, maximum, unit))
 
 
 def parse_size(option, value):
