@@ -10,8 +10,9 @@ echo 2 > $A/nr_kdamonds
 echo 1 > $A/0/contexts/nr_contexts
 C=$A/0/contexts/0
 echo paddr > $C/operations
-echo 10000 > $C/monitoring_attrs/intervals/sample_us
-echo 200000 > $C/monitoring_attrs/intervals/aggr_us
+# Every 100 ms, not DAMON's default 5 ms: the emulated guests' CPU goes to the runs under test.
+echo 100000 > $C/monitoring_attrs/intervals/sample_us
+echo 2000000 > $C/monitoring_attrs/intervals/aggr_us
 echo 1 > $C/targets/nr_targets
 echo 1 > $C/targets/0/regions/nr_regions
 echo 1048576 > $C/targets/0/regions/0/start
