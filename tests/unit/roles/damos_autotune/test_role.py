@@ -68,8 +68,7 @@ def true(engine, condition):
 
 
 # What preflight's own look-ups register on a Debian 13 host.
-REGISTERED = {'__damos_autotune_systemd': {'stat': {'exists': True, 'isdir': True}},
-              '__damos_autotune_systemd_version': {'stdout': 'systemd 257 (257.9-1~deb13u1)\n+PAM +AUDIT',
+REGISTERED = {'__damos_autotune_systemd_version': {'stdout': 'systemd 257 (257.9-1~deb13u1)\n+PAM +AUDIT',
                                                    'stdout_lines': ['systemd 257 (257.9-1~deb13u1)', '+PAM +AUDIT']}}
 
 
@@ -101,6 +100,21 @@ def test_a_plain_configuration_passes_preflight():
     assert preflight(damos_autotune_score_file=None, damos_autotune_score_command=['/usr/bin/score', '--now'],
                      damos_autotune_score_user='www-data', damos_autotune_score_user_create=False,
                      damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': 'user@1000.service'}) == {}
+
+
+def test_a_host_without_systemd_as_init_fails_preflight():
+    # What the command module prints where /run/systemd/system is missing (removes=).
+    skipped = 'skipped, since /run/systemd/system does not exist'
+    failed = preflight(__damos_autotune_systemd_version={'stdout': skipped, 'stdout_lines': [skipped]})
+    assert list(failed) == ['The host runs systemd', 'The feeder can be handed the DAMON files (OpenFile=, systemd 253)']
+    assert 'no /run/systemd/system' in failed['The host runs systemd']
+
+
+def test_systemd_before_openfile_fails_preflight():
+    old = 'systemd 252 (252.39-1~deb12u1)'
+    failed = preflight(__damos_autotune_systemd_version={'stdout': old, 'stdout_lines': [old]})
+    assert list(failed) == ['The feeder can be handed the DAMON files (OpenFile=, systemd 253)']
+    assert 'systemd 252' in failed['The feeder can be handed the DAMON files (OpenFile=, systemd 253)']
 
 
 @pytest.mark.parametrize('user', ['root', '0', 0, 1000, 'Workload', 'www-data\n', 'a\nb', '-x', 'x y', 'x:y',
