@@ -316,9 +316,21 @@ def test_a_kernel_error_restores_the_staged_tree(make_host):
 def test_ebusy_is_retried(host):
     slept = []
     host.sleep = slept.append
-    host.busy = 3
+    host.busy = 5
     assert ensure_scheme(host, scheme())['kdamond']['state'] == 'on'
-    assert slept == [0.05, 0.1, 0.2]
+    assert slept == [0.01, 0.02, 0.04, 0.05, 0.05]
+
+
+def test_ebusy_is_retried_often_until_busy_timeout(host):
+    # A trylock is only won by a try while it is free: many short waits, bounded by busy_timeout.
+    slept = []
+    host.sleep = slept.append
+    host.busy = 10 ** 6
+    with pytest.raises(DamonKernelError) as err:
+        ensure_scheme(host, scheme())
+    assert 'EBUSY' in str(err.value)
+    assert max(slept) == 0.05 and len(slept) >= 90
+    assert sum(slept) <= host.busy_timeout
 
 
 def test_running_false_stops_and_stays_stopped(host):
