@@ -85,7 +85,9 @@ PY
   fi
   say "install get-pip shim for pip $ver: $dest"
   mkdir -p "$(dirname "$dest")"
-  cp "$REPO/tests/tools/get_pip.py" "$dest"
+  # Two tools may run side by side (tests/tools/all): never let one read a half-written copy.
+  cp "$REPO/tests/tools/get_pip.py" "$dest.$$"
+  mv -f "$dest.$$" "$dest"
 }
 
 # find_python X.Y: the newest pyenv Python X.Y (pyenv's shims do not survive ansible-test),
