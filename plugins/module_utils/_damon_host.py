@@ -138,6 +138,45 @@ def read_state_file(path, limit=STATE_FILE_LIMIT):
         return None, 'it is not UTF-8 text'
 
 
+def read_user_file(path, limit=STATE_FILE_LIMIT):
+    """(text, None), (None, None) when absent, or (None, why it cannot be used), for a file
+    that a less trusted user keeps for root to read (the score feeder's state): reached
+    through no symlink (neither the file nor its directory), a regular file with one link,
+    owned by its directory's owner, at most limit bytes.  Opened non-blocking, so a FIFO
+    put in its place cannot hold root up."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        dir_fd = os.open(os.path.dirname(path), flags | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return None, None
+    except OSError as err:
+        return None, 'cannot open its directory: %s' % _os_problem(err)
+    try:
+        fd = os.open(os.path.basename(path), flags | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None, None
+    except OSError as err:
+        return None, 'cannot open it: %s' % _os_problem(err)
+    finally:
+        owner = os.fstat(dir_fd).st_uid
+        os.close(dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, 'it is not a regular file'
+        if info.st_nlink != 1 or info.st_uid != owner:
+            return None, 'it has %d links and uid %d (its directory is uid %d\'s)' % (
+                info.st_nlink, info.st_uid, owner)
+        data = os.read(fd, limit + 1)
+    except OSError as err:
+        return None, 'cannot read it: %s' % _os_problem(err)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None, 'it is larger than %d bytes' % limit
+    return data.decode('utf-8', 'replace'), None
+
+
 def write_state_file(path, text):
     """Replace a state file whole: a temporary file in the same root-only directory, fsync,
     rename, fsync of the directory; mode 0644 whatever the umask (the score feeder, an
