@@ -9,9 +9,11 @@ validation, the lock, EBUSY retries, the write of current_value and
 commit_schemes_quota_goals (feed_quota_goal), and the boot-time re-apply (ensure_scheme).
 This file reads the score, validates it and decides.
 
-  feed [--loop]   one tick (timer mode), or a tick every interval (daemon mode)
+  feed [--loop]   one tick (timer mode), or the daemon (daemon mode, Daemon)
   apply           at boot: re-apply the stored scheme and goal
   status          print the feeder's state
+  metrics [--loop] --interval MSms --dir DIR
+                  write DAMON's metrics for node_exporter's textfile collector (root)
 
 `feed` runs as the unprivileged score user, so the score is read with that user's rights.
 The DAMON files it needs are root's (0600): systemd opens them for it (OpenFile=), and they
@@ -27,6 +29,17 @@ A tick is cheap when nothing changed: it reads the score (a daemon only stats an
 score file) and the kdamond's pid (from the descriptor systemd passed) and stops.  Only a
 new value, a restarted kdamond or a freeze imports the core (which costs more than the
 rest of the tick: `re`, `json`, `decimal`).
+
+When a daemon ticks (Daemon): with a score command, every interval.  With a score file, it
+sleeps in poll() on inotify (ScoreWatch: the file and its directory) and ticks when the file
+changed, at most once per interval; otherwise only (a) when the last valid score goes stale,
+to freeze (Feeder.stale_at), (b) once per check period, the timeout, for what no event
+tells: a restarted kdamond, a replaced directory, and the watchdog's ping, which goes with it
+(the unit's WatchdogSec= is 3 x the timeout + the longest tick), and (c) every interval
+while a write is owed (the lock, EBUSY).  Idle, that is one wake-up per timeout.  Where
+inotify cannot watch the file (no inotify, its limits, a missing or unsearchable directory, a
+network file system, whose other clients' writes it never sees), the daemon says so once and
+ticks every interval, trying to watch again once per check period.
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ LIB = os.path.dirname(os.path.realpath(__file__))
 CONFIG = '/etc/kernel-damon/damos_autotune.json'
 SETTINGS = '/etc/kernel-damon/damos_autotune.conf'
 STATE = '/run/damos-autotune/state'
+METRICS_FILE = 'damon.prom'
 ADMIN = '/sys/kernel/mm/damon/admin'
 MAX_SCORE_BYTES = 64
 NS = 10 ** 9
@@ -60,6 +74,8 @@ PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 MAX_SETTINGS_BYTES = 1 << 16
 # Rounds of end_descendants(): each kills the processes that the last one orphaned.
 MAX_KILL_ROUNDS = 16
+# A daemon wakes this long after the score's deadline (Feeder.stale_at), which is inclusive.
+STALE_MARGIN_S = 0.001
 
 
 def log(priority, message):
@@ -339,6 +355,206 @@ def parse_score(payload, settings):
     return value, None
 
 
+# ---------------------------------------------------------------- waiting for the score file
+
+# inotify(7).  The score file's directory is watched for what replaces, creates or removes
+# the file, the file itself (its inode) for what is written to it: writes to the other files
+# of its directory wake no one.  A change is complete when a writer closes the file, renames
+# a file onto its name or changes its times or mode (touch, chmod): read at once.  Other
+# events may be the first step of one (the truncation before the write, the deletion before
+# the new file): read SETTLE_S later.  Of a batch of events, the last one decides.
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
+IN_ONLYDIR = 0x1000000
+COMPLETE = IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB
+PARTIAL = IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM
+# A watched directory itself was deleted, moved or unmounted: watch the path anew.
+GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED
+DIRECTORY_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
+FILE_MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB
+SETTLE_S = 0.01
+# File systems whose files change without this kernel's knowledge (other clients of a network
+# file system, a FUSE server): inotify sees only this host's own writes there.
+REMOTE_FILE_SYSTEMS = frozenset(('nfs', 'nfs4', 'cifs', 'smb3', 'smbfs', 'ceph', '9p', 'afs', 'coda', 'lustre',
+                                 'gfs2', 'ocfs2', 'glusterfs', 'gpfs', 'beegfs', 'orangefs', 'virtiofs', 'fuse'))
+
+
+def file_system(dev):
+    """The type of the file system on device `dev` (/proc/self/mountinfo), '' if unknown."""
+    wanted = b'%d:%d' % (os.major(dev), os.minor(dev))
+    with open('/proc/self/mountinfo', 'rb') as handle:
+        for line in handle:
+            fields = line.split()
+            # "36 35 98:0 /root /mount/point options [optional fields] - type source options"
+            if len(fields) > 7 and fields[2] == wanted and b'-' in fields[6:]:
+                return fields[fields.index(b'-', 6) + 1].decode('ascii', 'replace')
+    return ''
+
+
+def _said(err):
+    return '%s: %s' % (err.filename, err.strerror if err.errno == errno.EREMOTE else _errno_name(err))
+
+
+class ScoreWatch:
+    """inotify(7) through the C library: the daemon sleeps in poll() on `fd` until the score
+    file changes.  Watched: the file's directory, for events that name it (a file replaced by
+    rename, deleted or created); where the path resolves elsewhere (a symlink), the directory
+    of the file it resolves to as well; and the file, for writes.  What the path resolves to
+    is looked up again (follow()) after an event that may have changed it, after one that
+    says a watched directory went away (GONE), and once per check period, for what no event
+    tells (a directory above replaced, a symlink in the path changed)."""
+
+    def __init__(self, path):
+        """OSError or AttributeError where inotify is not to be had (ENOSYS, EMFILE: too many
+        instances; a C library without it)."""
+        import ctypes
+        import struct
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._add_watch, self._rm_watch, self._errno = libc.inotify_add_watch, libc.inotify_rm_watch, ctypes.get_errno
+        self._event = struct.Struct('iIII')     # wd, mask, cookie, len; then len bytes of name
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), 'inotify_init1', 'inotify')
+        self.fd, self.path = fd, path
+        # What resolve() found when the watches were added; None while nothing is watched.
+        self.places = None
+        # {wd of a directory: the names of interest in it}; the wd of the file, None while
+        # there is none.
+        self.names, self.file_wd = {}, None
+        # An event said that what is watched may no longer be what the path resolves to.
+        self.stale = False
+        # {st_dev: file system type}, as file_system() found it.
+        self._kinds = {}
+
+    def close(self):
+        os.close(self.fd)
+
+    def resolve(self):
+        """[(directory, name, (st_dev, st_ino) of the directory)]: the directory of the path
+        as given and, when the path resolves elsewhere, that of the file it resolves to."""
+        pairs = [os.path.split(self.path)]
+        real = os.path.realpath(self.path)
+        if real != self.path:
+            pairs.append(os.path.split(real))
+        places = []
+        for directory, name in pairs:
+            info = os.stat(directory)
+            places.append((directory, name, (info.st_dev, info.st_ino)))
+        return places
+
+    def _watch(self, path, mask):
+        wd = self._add_watch(self.fd, os.fsencode(path), mask)
+        if wd < 0:
+            err = self._errno()
+            raise OSError(err, os.strerror(err), path)
+        return wd
+
+    def add(self, places):
+        """([the wd of each directory], the file's wd or None where it is missing), or
+        OSError (the watch limit: ENOSPC; a directory it may not read: EACCES)."""
+        wds = []
+        try:
+            for directory, unused, identity in places:
+                kind = self._kinds.get(identity[0])
+                if kind is None:
+                    kind = self._kinds[identity[0]] = file_system(identity[0])
+                if kind in REMOTE_FILE_SYSTEMS or kind.startswith('fuse.'):
+                    raise OSError(errno.EREMOTE, 'on %s, where inotify does not see what other hosts or the '
+                                  'server change' % kind, directory)
+                wds.append(self._watch(directory, DIRECTORY_MASK))
+            try:
+                file_wd = self._watch(self.path, FILE_MASK)
+            except OSError as err:
+                if err.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    raise
+                file_wd = None      # its directory's watch sees it come
+        except OSError:
+            self._remove(wds)
+            raise
+        return wds, file_wd
+
+    def _remove(self, wds):
+        for wd in wds:
+            self._rm_watch(self.fd, wd)     # EINVAL where it is gone already: no matter
+
+    def follow(self, deadline):
+        """Watch what the path resolves to now, unless that is watched already: None, or
+        why it cannot be watched (then nothing is).  On the Deadline's thread: a path on a
+        hung mount must not hold up the daemon."""
+        try:
+            answer = deadline.call(_follow, self)
+        except OSError as err:
+            self.forget()
+            return _said(err)
+        if answer is NO_ANSWER:
+            self.forget()
+            return deadline.silence()
+        places, added = answer
+        if added is not None:
+            wds, file_wd = added
+            names = {}
+            for wd, place in zip(wds, places):
+                names.setdefault(wd, set()).add(os.fsencode(place[1]))
+            self._remove((set(self.names) | {self.file_wd}) - set(names) - {file_wd, None})
+            self.places, self.names, self.file_wd = places, names, file_wd
+        self.stale = False
+        return None
+
+    def forget(self):
+        self._remove(set(self.names) | ({self.file_wd} - {None}))
+        self.places, self.names, self.file_wd, self.stale = None, {}, None, False
+
+    def read(self):
+        """The events queued since the last read: COMPLETE or PARTIAL (as the last one about
+        the score file was), with GONE where a watched directory went away; 0: none about
+        it.  One read(): if more are queued, poll() says so at once."""
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return 0
+        gone, last, offset, size = 0, 0, 0, self._event.size
+        while offset + size <= len(data):
+            wd, mask, unused, length = self._event.unpack_from(data, offset)
+            name = data[offset + size:offset + size + length].rstrip(b'\0')
+            offset += size + length
+            if mask & IN_Q_OVERFLOW:
+                last = COMPLETE         # events were lost: read the score
+            elif wd == self.file_wd:
+                if mask & (COMPLETE | PARTIAL):
+                    last = COMPLETE if mask & COMPLETE else PARTIAL
+            elif wd not in self.names:
+                if not mask & IN_IGNORED:
+                    self._rm_watch(self.fd, wd)     # added by a follow() that answered too late
+            elif mask & GONE:
+                gone = GONE
+                self.stale = True
+            elif name in self.names[wd]:
+                last = COMPLETE if mask & COMPLETE else PARTIAL
+                self.stale = True       # another file, or none, at the path: watch that
+        return gone | last
+
+
+def _follow(watch):
+    """ScoreWatch.follow()'s file system work: (places, the wds of new watches), or
+    (places, None) where those places are watched already."""
+    places = watch.resolve()
+    if places == watch.places and not watch.stale:
+        return places, None
+    return places, watch.add(places)
+
+
+def watch_score_file(path):
+    """A ScoreWatch, or None (said once) where inotify is not to be had: the daemon polls."""
+    try:
+        return ScoreWatch(path)
+    except (OSError, AttributeError) as err:
+        why = _errno_name(err) if isinstance(err, OSError) else 'not in the C library'
+        log(NOTICE, '%s: cannot watch it for changes (inotify: %s): reading it every interval' % (path, why))
+        return None
+
+
 # ---------------------------------------------------------------- the DAMON side
 
 def passed_fds(environ):
@@ -411,9 +627,14 @@ class Feeder:
         self.settings, self.fds, self._make_host, self.host = settings, fds, make_host, None
         self.state = {'valid_ns': time.time_ns(), 'fed': None, 'fed_pid': None, 'problem': None,
                       'kernel_problem': None, 'frozen': False, 'waiting': False, 'writes': 0, 'last_write_ns': 0,
-                      'busy_ns': None}
+                      'busy_ns': None, 'rejected': 0}
         self.state.update(state)
         self.reopen = False
+        # The last tick could not write what it had to (the lock, EBUSY, a refusal): a daemon
+        # ticks again after an interval, not at its next check.
+        self.owed = False
+        # The time of the score the last tick found valid and fresh; None after a problem.
+        self.score_ns = None
         self.files = settings.files()
         # (identity, desired) of the last valid score read from the score file: see _desired().
         self.unchanged = None
@@ -429,6 +650,7 @@ class Feeder:
             if rejected:
                 problem = ('invalid-' + rejected[0], '%s: rejected score: %s; nothing written'
                            % (settings.source, rejected[1]))
+                state['rejected'] += 1
             elif now - reading.time_ns > settings.timeout_ns:
                 problem = ('stale', '%s: the score %d is %s old (timeout %s)' % (
                     settings.source, value, seconds(now - reading.time_ns), seconds(settings.timeout_ns)))
@@ -439,6 +661,7 @@ class Feeder:
             problem = (reading.problem, '%s: no score (%s: %s); nothing written'
                        % (settings.source, reading.problem, reading.detail))
         self._episode('problem', problem)
+        self.score_ns = reading.time_ns if problem is None else None
         if problem is None:
             if state['frozen']:
                 state['frozen'] = False
@@ -452,6 +675,21 @@ class Feeder:
                                settings.target))
             return ('target', settings.target)
         return None
+
+    def stale_at(self):
+        """When (time.time_ns()) the next tick freezes the quota if no new score comes: the
+        last valid score's time, or the last time there was one, + the timeout.  None once
+        frozen."""
+        if self.state['frozen']:
+            return None
+        since = self.state['valid_ns'] if self.score_ns is None else min(self.score_ns, self.state['valid_ns'])
+        return since + self.settings.timeout_ns
+
+    def bounded(self):
+        """The Deadline of the score file's stat() and read, started on first use."""
+        if self.deadline is None:
+            self.deadline = Deadline(self.settings.command_timeout)
+        return self.deadline
 
     def _episode(self, slot, problem):
         """A problem is logged once when it starts, and once when it is over."""
@@ -484,8 +722,8 @@ class Feeder:
         Only a score read SETTLED_NS after its last change is remembered: a rewrite within
         the file system's timestamp granularity could otherwise keep mtime and ctime."""
         settings, unchanged = self.settings, self.unchanged
-        if settings.score_file and self.deadline is None:
-            self.deadline = Deadline(settings.command_timeout)
+        if settings.score_file:
+            self.bounded()
         if unchanged is not None:
             try:
                 info = self.deadline.call(_stat, settings.score_file)
@@ -507,6 +745,7 @@ class Feeder:
     def tick(self, now=None):
         now = time.time_ns() if now is None else now
         state = self.state
+        self.owed = False
         desired = self._desired(now)
         desired = state['fed'] if desired is None else desired
         if desired is None:
@@ -536,6 +775,7 @@ class Feeder:
             self.host.writes.clear()
         busy = isinstance(refused, DamonLockBusyError) or getattr(refused, 'errno', None) == errno.EBUSY
         state['busy_ns'] = (state['busy_ns'] or now) if busy else None
+        self.owed = refused is not None
         if busy:
             # An Ansible run holds the collection's lock, or another tool DAMON's own: the
             # next tick tries again. Said once, and only when the feeding has waited longer
@@ -563,19 +803,25 @@ class Feeder:
 
 
 # One "key=value" line each: cheaper to read than JSON, which would import `re`.
+# rejected: how many scores read were not valid numbers (invalid-*), for the metrics.
+MAX_STATE_BYTES = 4096
 _STATE_TYPES = {'valid_ns': int, 'fed_pid': int, 'writes': int, 'last_write_ns': int, 'busy_ns': int,
-                'frozen': bool,
+                'rejected': int, 'frozen': bool,
                 'waiting': bool, 'problem': str, 'kernel_problem': str, 'fed': tuple}
 
 
 def load_state(path=STATE):
-    state = {}
     try:
         with open(path, 'r', encoding='ascii', errors='replace') as handle:
-            lines = handle.read(4096).splitlines()
+            return parse_state(handle.read(MAX_STATE_BYTES))
     except OSError:
-        return state
-    for line in lines:
+        return {}
+
+
+def parse_state(text):
+    """The state's keys that parse; the others are left out (a tick starts afresh)."""
+    state = {}
+    for line in text.splitlines():
         key, unused, text = line.partition('=')
         kind = _STATE_TYPES.get(key)
         if kind is None or text == '-':
@@ -651,7 +897,7 @@ class Notifier:
     """sd_notify(3) for Type=notify with WatchdogSec=, from the standard library: READY=1
     once, WATCHDOG=1 from the tick loop.  The socket is connected once; a ping costs one
     comparison with the clock reading the loop takes anyway, and a send() at most every
-    third of the watchdog period."""
+    third of the watchdog period (`every`; an event-driven Daemon makes it its check period)."""
 
     def __init__(self, environ):
         self.socket, self.every, self.next = None, None, 0.0
@@ -694,37 +940,165 @@ class Notifier:
             self._send(b'WATCHDOG=1')
 
 
+def tick_and_save(feeder, unsaved, now=None):
+    """One tick, and the state saved if it changed; whether it is still unsaved."""
+    before = dict(feeder.state)
+    feeder.tick(now)
+    if feeder.state == before:
+        return unsaved
+    try:
+        save_state(feeder.state, STATE)
+        return False
+    except OSError as err:
+        # Without its state a timer-mode tick cannot tell a stale score from a new one.
+        if not unsaved:
+            log(ERR, 'cannot save the feeder state to %s: %s' % (STATE, err))
+        return True
+
+
+class Clock:
+    """The daemon's clocks and its one blocking call: time.monotonic() for its schedule,
+    time.time_ns() for the score's age (the file's mtime), poll().  Tests pass their own."""
+
+    monotonic = staticmethod(time.monotonic)
+    time_ns = staticmethod(time.time_ns)
+
+    def __init__(self):
+        self._poll = None
+
+    def wait(self, fd, timeout):
+        """True when fd became readable within `timeout` seconds; without fd, a sleep."""
+        if fd is None:
+            time.sleep(timeout)
+            return False
+        if self._poll is None:
+            import select
+
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLIN)
+        # Milliseconds, rounded up by Python: never woken before the deadline.
+        return bool(self._poll.poll(timeout * 1000))
+
+
+class Daemon:
+    """feed --loop: a tick, then a sleep until the next one is due (the module's docstring
+    says when).  The ticks are the Feeder's, as in timer mode; this decides only when."""
+
+    def __init__(self, feeder, notifier, watch=None, clock=None):
+        self.feeder, self.notifier, self.watch = feeder, notifier, watch
+        self.clock = Clock() if clock is None else clock
+        settings = feeder.settings
+        self.interval, self.check = settings.interval_ns / NS, settings.timeout_ns / NS
+        if watch is not None and notifier.every is not None:
+            # The ping goes with the check (WatchdogSec= is 3 x the check + a tick): no
+            # wake-up of its own.
+            notifier.every = min(notifier.every, self.check)
+        # time.monotonic() of the last tick's end; of the last follow() of the watch.
+        self.ticked = self.followed = None
+        # When the events read since the last tick ask for the next one.
+        self.asked = None
+        # The watch could not follow the path, and the log said so.
+        self.unwatched = False
+        self.unsaved = False
+
+    def run(self, wakes=None):
+        """Ticks until the feeder must be started again with fresh files (REOPEN).  `wakes`
+        bounds the sleeps, for tests: None when they are used up."""
+        if self.ticked is None:
+            self._tick()
+        while not self.feeder.reopen:
+            now = self.clock.monotonic()
+            wake = self.next_tick(now)
+            if now < wake:
+                if wakes is not None:
+                    if wakes <= 0:
+                        return None
+                    wakes -= 1
+                if self._sleep(wake - now):
+                    continue        # events: the schedule may have changed
+            self._tick()
+        return REOPEN
+
+    def watching(self):
+        return self.watch is not None and self.watch.places is not None
+
+    def next_tick(self, now):
+        """When (time.monotonic()) the next tick is due."""
+        interval, ticked = self.interval, self.ticked
+        if not self.watching():
+            return ticked + interval - ticked % interval    # on the interval's beats
+        due = ticked + self.check
+        if self.notifier.every is not None:
+            due = min(due, self.notifier.next)
+        stale = self.feeder.stale_at()
+        if stale is not None:
+            stale = now + (stale - self.clock.time_ns()) / NS + STALE_MARGIN_S
+            # A check due less than an interval before the freeze waits for it: one wake-up.
+            if stale < due + interval:
+                due = stale
+        if self.feeder.owed:
+            due = ticked
+        if self.asked is not None:
+            due = min(due, self.asked)
+        # At most one tick per interval, whatever the events and deadlines ask.
+        return max(due, ticked + interval)
+
+    def _sleep(self, timeout):
+        """Until the next tick is due (False), or until events come (True).  Not for events
+        while a tick is asked for already: a file written without pause costs a wake-up per
+        interval, not one per write; the tick reads what they wrote."""
+        if not self.watching() or self.asked is not None:
+            self.clock.wait(None, timeout)
+            return False
+        if not self.clock.wait(self.watch.fd, timeout):
+            return False
+        found, now = self.watch.read(), self.clock.monotonic()
+        if found:
+            self.asked = now if found & COMPLETE else now + SETTLE_S
+        return True
+
+    def _tick(self):
+        if self.watch is not None:
+            if self.watching():
+                self.watch.read()       # events so far: this tick reads what they announce
+            self._follow(self.clock.monotonic())    # before the read: no change goes unseen
+        self.asked = None
+        self.unsaved = tick_and_save(self.feeder, self.unsaved, self.clock.time_ns())
+        self.ticked = self.clock.monotonic()
+        self.notifier.alive(self.ticked)
+
+    def _follow(self, now):
+        """Watch the path, or check that what is watched is still what it resolves to: once
+        per check period, and after events that said it may not be.  Unwatched, the daemon
+        ticks every interval and tries again once per check period."""
+        watch = self.watch
+        if self.followed is not None and now < self.followed + self.check and not watch.stale:
+            return
+        self.followed = now
+        source = self.feeder.settings.source
+        why = watch.follow(self.feeder.bounded())
+        if why is None and self.unwatched:
+            log(NOTICE, '%s: watching it for changes again' % source)
+        elif why is not None and not self.unwatched:
+            log(NOTICE, '%s: cannot watch it for changes (%s): reading it every %s until it can' % (
+                source, why, seconds(self.feeder.settings.interval_ns)))
+        self.unwatched = why is not None
+
+
 def cmd_feed(settings, fds, environ, loop):
     if settings.score_command:
         guard_score_command()
     feeder = Feeder(settings, fds, load_state(STATE))
-    interval = settings.interval_ns / NS
-    notifier = None
-    if loop:
-        log(NOTICE, 'feeding %s to goal %d of scheme %d of kdamond %d every %s' % (
-            settings.source, settings.goal, settings.scheme, settings.kdamond, seconds(settings.interval_ns)))
-        notifier = Notifier(environ)
-        notifier.ready()
-    unsaved = False
-    while True:
-        before = dict(feeder.state)
-        feeder.tick()
-        if feeder.state != before:
-            try:
-                save_state(feeder.state, STATE)
-                unsaved = False
-            except OSError as err:
-                # Without its state a timer-mode tick cannot tell a stale score from a new one.
-                if not unsaved:
-                    log(ERR, 'cannot save the feeder state to %s: %s' % (STATE, err))
-                unsaved = True
-        if not loop:
-            return 0
-        now = time.monotonic()
-        notifier.alive(now)
-        if feeder.reopen:
-            return REOPEN
-        time.sleep(interval - (now % interval))
+    if not loop:
+        tick_and_save(feeder, False)
+        return 0
+    notifier = Notifier(environ)
+    watch = watch_score_file(settings.score_file) if settings.score_file else None
+    log(NOTICE, 'feeding %s to goal %d of scheme %d of kdamond %d %s' % (
+        settings.source, settings.goal, settings.scheme, settings.kdamond,
+        ('when it changes, at most every %s' if watch else 'every %s') % seconds(settings.interval_ns)))
+    notifier.ready()
+    return Daemon(feeder, notifier, watch).run()
 
 
 # ---------------------------------------------------------------- apply (root, at boot)
@@ -805,6 +1179,70 @@ def cmd_apply(fds):
     return 0
 
 
+def feeder_for_metrics():
+    """([the feeder's state with its kdamond, scheme and goal], problem): read by root, from
+    a directory the score user owns, so as read_user_file() allows; ([], None) where the
+    role deploys no feeder or it has not run yet."""
+    from kernel_damon._damon_host import read_state_file, read_user_file
+
+    text, problem = read_state_file(SETTINGS, MAX_SETTINGS_BYTES)
+    if text is None:
+        return [], problem and '%s: %s' % (SETTINGS, problem)
+    settings = Settings(text)
+    feeder = {'kdamond': settings.kdamond, 'scheme': settings.scheme, 'goal': settings.goal}
+    text, problem = read_user_file(STATE, MAX_STATE_BYTES)
+    if text is None:
+        # No state yet (the feeder has not run in this boot), or one root may not trust.
+        return [], problem and '%s: %s; the feeder\'s metrics are left out' % (STATE, problem)
+    feeder.update(parse_state(text))
+    return [feeder], None
+
+
+def metrics_arguments(argv):
+    """(loop, interval in s, directory) of `metrics [--loop] --interval Nms --dir DIR`."""
+    loop = argv[:1] == ['--loop']
+    rest = argv[1:] if loop else argv
+    if len(rest) != 4 or rest[0] != '--interval' or rest[2] != '--dir' or not rest[1].endswith('ms'):
+        raise ValueError('usage')
+    interval = int(rest[1][:-2]) / 1000
+    if interval < 1 or not os.path.isabs(rest[3]):
+        raise ValueError('usage')
+    return loop, interval, rest[3]
+
+
+def cmd_metrics(loop, interval, directory, host=None):
+    """Write METRICS_FILE: once, or every interval (on its beats) until stopped.  A problem is
+    logged when it starts and when it is over, not every refresh.  host: tests pass theirs."""
+    sys.path.insert(0, LIB)
+    from kernel_damon._damon_errors import DamonError
+    from kernel_damon._damon_host import Host
+    from kernel_damon._damon_metrics import Restarts, collect, write_textfile
+
+    host = Host(run_command=_run) if host is None else host
+    restarts, said = Restarts(), None
+    if loop:
+        log(NOTICE, 'writing DAMON metrics to %s every %g s' % (os.path.join(directory, METRICS_FILE), interval))
+    while True:
+        problems = []
+        try:
+            feeders, problem = feeder_for_metrics()
+            problems.append(problem)
+        except (KeyError, ValueError) as err:
+            feeders = []
+            problems.append('%s: %s: %s; the feeder\'s metrics are left out' % (SETTINGS, type(err).__name__, err))
+        try:
+            write_textfile(directory, METRICS_FILE, collect(host, time.time(), interval, restarts, feeders))
+        except (DamonError, OSError) as err:
+            problems.append('cannot write %s: %s' % (os.path.join(directory, METRICS_FILE), err))
+        problems = '; '.join(problem for problem in problems if problem) or None
+        if problems != said:
+            log(WARNING if problems else NOTICE, problems or 'metrics are written again')
+            said = problems
+        if not loop:
+            return 0 if problems is None else 1
+        time.sleep(interval - time.time() % interval)
+
+
 def cmd_status():
     state = load_state(STATE)
     sys.stdout.write(''.join('%s=%s\n' % (key, state.get(key, '-')) for key in sorted(_STATE_TYPES)))
@@ -825,7 +1263,15 @@ def _main(argv, environ):
         return cmd_apply(passed_fds(environ))
     if argv == ['status']:
         return cmd_status()
-    sys.stderr.write('usage: damos-autotune feed [--loop] | apply | status\n')
+    if argv[:1] == ['metrics']:
+        try:
+            arguments = metrics_arguments(argv[1:])
+        except ValueError:
+            arguments = None
+        if arguments is not None:
+            return cmd_metrics(*arguments)
+    sys.stderr.write('usage: damos-autotune feed [--loop] | apply | status | '
+                     'metrics [--loop] --interval MSms --dir DIR (MS >= 1000, DIR absolute)\n')
     return 2
 
 

@@ -598,3 +598,460 @@ def test_apply_ties_what_it_configures_to_the_boot_id_systemd_passed(apply_on, h
         os.close(fd)
     with open(host.managed_path) as handle:
         assert json.load(handle)['boot_id'] == boot_id
+
+
+# ---------------------------------------------------------------- the daemon: when it ticks
+
+class FakeClock:
+    """The daemon's clocks, moved by the test: a sleep that no event ends takes no time and
+    moves both clocks to its end (and is recorded).  The events are real inotify's, whose
+    queue is looked at without waiting; `meanwhile`, if set, runs at the start of every wait
+    (a writer at work while the daemon waits)."""
+
+    def __init__(self, wall_ns):
+        self.mono, self.wall, self.sleeps, self.meanwhile = 1000.0, wall_ns, [], None
+
+    def monotonic(self):
+        return self.mono
+
+    def time_ns(self):
+        return self.wall
+
+    def wait(self, fd, timeout):
+        import select
+
+        if self.meanwhile is not None:
+            self.meanwhile()
+        if fd is not None and select.select([fd], [], [], 0)[0]:
+            return True
+        self.sleeps.append(round(timeout, 3))
+        self.advance(timeout)
+        return False
+
+    def advance(self, seconds):
+        self.mono += seconds
+        self.wall += int(seconds * 10 ** 9)
+
+
+class Run:
+    """The program's Daemon around the Tick's feeder, on the fake clock, watching the score
+    file with real inotify (or polling without a watch)."""
+
+    def __init__(self, tick, watch=True, environ=None):
+        self.tick, self.program = tick, tick.program
+        self.clock = FakeClock(tick.now)
+        self.ticks = 0
+        ticking = tick.feeder.tick
+
+        def counted(now=None):
+            self.ticks += 1
+            ticking(now)
+        tick.feeder.tick = counted
+        self.watch = self.program.ScoreWatch(tick.settings.score_file) if watch else None
+        self.daemon = self.program.Daemon(tick.feeder, self.program.Notifier(environ or {}), self.watch, self.clock)
+
+    def close(self):
+        if self.watch is not None:
+            self.watch.close()
+
+    def write(self, text, age=0):
+        self.tick.now = self.clock.wall
+        self.tick.write(text, age)
+
+    def __call__(self, wakes):
+        """Run until `wakes` sleeps are used up: (what was written, the sleeps that no event ended)."""
+        written, sleeps = len(self.tick.host.written), len(self.clock.sleeps)
+        assert self.daemon.run(wakes) is None
+        return self.tick.host.written[written:], self.clock.sleeps[sleeps:]
+
+
+@pytest.fixture
+def run(tick, monkeypatch, tmp_path):
+    # Not beside the score file: its events would wake the daemon (the tests count wake-ups).
+    (tmp_path / 'run').mkdir()
+    monkeypatch.setattr(tick.program, 'STATE', str(tmp_path / 'run' / 'state'))
+    made = []
+
+    def make(**kwargs):
+        made.append(Run(tick, **kwargs))
+        return made[-1]
+    yield make
+    for daemon in made:
+        daemon.close()
+
+
+def move_score(tick, path):
+    """The score file at another path, before the daemon starts."""
+    tick.score = path
+    tick.settings.score_file = tick.settings.source = str(path)
+
+
+def test_a_new_score_wakes_the_daemon_which_feeds_it_at_once(tick, run, capsys):
+    daemon = run()
+    daemon.write('3000')
+    assert daemon(0) == (feeds(3000), [])       # the first tick, before any sleep
+    daemon.clock.advance(5)
+    daemon.write('3100')
+    assert daemon(1) == (feeds(3100), [])       # woken by the change, not by a clock
+    assert daemon.ticks == 2
+    logged = capsys.readouterr().err
+    assert 'watch' not in logged and 'rejected' not in logged
+
+
+def test_an_unchanged_score_costs_no_tick_until_its_deadline_then_one_per_timeout(tick, run, capsys):
+    daemon = run()
+    daemon.write('3000')
+    daemon(0)
+    # The timeout is 10 s: one sleep to the deadline, and the quota freezes without any event.
+    assert daemon(1) == (feeds(10000), [10.001])
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 2 and 'is 10.001 s old' in logged[0] and 'feeding the target 10000' in logged[1]
+    # Then only the check of the kdamond, once per timeout.
+    assert daemon(3) == ([], [10.0, 10.0, 10.0])
+    assert daemon.ticks == 5
+    daemon.write('3100')
+    assert daemon(2) == (feeds(3100), [1.0])     # at most one tick per interval
+    assert capsys.readouterr().err.splitlines()[-1] == '<5>%s: feeding scores again' % tick.score
+
+
+def test_the_watchdog_ping_goes_with_the_check(tick, run, notify_socket):
+    address, received = notify_socket
+    # WatchdogSec= of an event-driven daemon: 3 x the timeout + the tick limit.
+    daemon = run(environ={'NOTIFY_SOCKET': address, 'WATCHDOG_USEC': str(63 * 10 ** 6)})
+    daemon.write('3000')
+    daemon(0)
+    assert daemon(4) == (feeds(10000), [10.001, 10.0, 10.0, 10.0])
+    assert received() == ['WATCHDOG=1'] * 5       # the first tick's and one per wake-up
+
+
+def test_a_restarted_kdamond_is_fed_again_at_the_next_check(tick, run):
+    daemon = run()
+    daemon.write('3000', age=-5)     # fresh for 15 s
+    daemon(0)
+    tick.host.write(K0 + '/state', 'off')
+    tick.host.write(K0 + '/state', 'on')
+    tick.host.written.clear()
+    assert daemon(1) == (feeds(3000), [10.0])
+
+
+def test_writes_in_a_burst_are_fed_once_and_ticks_are_an_interval_apart(tick, run):
+    daemon = run()
+    daemon.write('3000')
+    daemon(0)
+    daemon.clock.advance(5)
+    daemon.write('3100')
+    daemon.write('3200')
+    assert daemon(1) == (feeds(3200), [])
+    # Right after that tick: the next one waits out the interval (1 s), whatever the events.
+    daemon.write('3300')
+    daemon.write('3400')
+    assert daemon(2) == (feeds(3400), [1.0])
+    assert daemon.ticks == 3
+
+
+def test_a_score_file_replaced_by_rename_is_fed(tick, run):
+    daemon = run()
+    daemon.write('3000')
+    daemon(0)
+    daemon.clock.advance(5)
+    replacement = tick.score.with_name('score.new')
+    replacement.write_bytes(b'3100')
+    os.replace(replacement, tick.score)
+    assert daemon(1) == (feeds(3100), [])
+
+
+def test_a_score_file_deleted_then_created_is_fed_without_a_missing_episode(tick, run, capsys):
+    daemon = run()
+    daemon.write('3000')
+    daemon(0)
+    daemon.clock.advance(5)
+    tick.score.unlink()
+    daemon.write('3100')
+    # The new file is not watched yet: read a moment after it was created.
+    assert daemon(2) == (feeds(3100), [0.01])
+    assert capsys.readouterr().err == ''
+    # A deletion alone may be the first step of a replacement: read a moment later.
+    tick.score.unlink()
+    daemon.clock.advance(2)
+    assert daemon(2) == ([], [0.01])
+    assert 'no score (missing: ENOENT)' in capsys.readouterr().err
+    daemon.clock.advance(2)
+    daemon.write('3200')
+    assert daemon(2) == (feeds(3200), [0.01])
+
+
+def test_writes_to_another_file_of_the_directory_do_not_wake_the_daemon(tick, run):
+    other = tick.score.with_name('other')
+    other.write_bytes(b'1')
+    daemon = run()
+    daemon.write('3000', age=-20)        # fresh for 30 s
+    daemon(0)
+    other.write_bytes(b'2')
+    assert daemon(1) == ([], [10.0])
+    assert daemon.ticks == 2
+
+
+def test_a_score_written_without_pause_wakes_the_daemon_twice_per_interval(tick, run):
+    daemon = run()
+    daemon.write('3000', age=-20)
+    daemon(0)
+    scores = iter(range(3001, 3100))
+    daemon.clock.meanwhile = lambda: daemon.write(str(next(scores)))
+    # A write wakes it; the tick an interval after the last one reads what came meanwhile.
+    assert daemon(4) == (feeds(3002) + feeds(3004), [1.0, 1.0])
+    assert daemon.ticks == 3
+
+
+def test_a_symlinked_score_file_is_watched_where_it_points(tick, run, tmp_path):
+    move_score(tick, tmp_path / 'link')
+    daemon = run()
+
+    def score(directory, text):
+        """The score file that the symlink points to, written now (the fake clock's now)."""
+        (tmp_path / directory).mkdir(exist_ok=True)
+        path = tmp_path / directory / 'score'
+        path.write_bytes(text)
+        os.utime(path, ns=(daemon.clock.wall, daemon.clock.wall))
+        return path
+    tick.score.symlink_to(score('data', b'3000'))
+    assert daemon(0) == (feeds(3000), [])
+    daemon.clock.advance(5)
+    score('data', b'3100')
+    assert daemon(1) == (feeds(3100), [])
+    # The symlink replaced by one to another directory: watched there from its first tick on.
+    daemon.clock.advance(5)
+    (tmp_path / 'link.new').symlink_to(score('data2', b'3200'))
+    os.replace(tmp_path / 'link.new', tick.score)
+    assert daemon(1) == (feeds(3200), [])
+    daemon.clock.advance(5)
+    score('data2', b'3300')
+    assert daemon(1) == (feeds(3300), [])
+
+
+def test_a_replaced_directory_is_watched_anew(tick, run, tmp_path, capsys):
+    (tmp_path / 'app').mkdir()
+    move_score(tick, tmp_path / 'app' / 'score')
+    daemon = run()
+    daemon.write('3000')
+    daemon(0)
+    daemon.clock.advance(5)
+    (tmp_path / 'app.new').mkdir()
+    (tmp_path / 'app.new' / 'score').write_bytes(b'3100')
+    os.rename(tmp_path / 'app', tmp_path / 'app.old')
+    os.rename(tmp_path / 'app.new', tmp_path / 'app')
+    # The watched directory moved away: a tick a moment later, which watches the new one.
+    assert daemon(2) == (feeds(3100), [0.01])
+    daemon.clock.advance(5)
+    daemon.write('3200')
+    assert daemon(1) == (feeds(3200), [])
+    assert capsys.readouterr().err == ''
+
+
+def test_a_missing_directory_is_polled_until_it_can_be_watched(tick, run, tmp_path, capsys):
+    move_score(tick, tmp_path / 'later' / 'score')
+    daemon = run()
+    daemon(0)
+    logged = capsys.readouterr().err.splitlines()
+    assert logged[0] == ('<5>%s: cannot watch it for changes (%s: ENOENT): reading it every 1 s until it can'
+                         % (tick.score, tmp_path / 'later'))
+    assert len(logged) == 2 and 'no score (missing' in logged[1]
+    assert daemon(3) == ([], [1.0, 1.0, 1.0])     # every interval, as without inotify
+    (tmp_path / 'later').mkdir()
+    daemon.write('3000', age=-20)
+    assert daemon(1) == (feeds(3000), [1.0])
+    capsys.readouterr()
+    # Watched again at the next check period (10 s after the first try), then sleeps.
+    assert daemon(6) == ([], [1.0] * 6)
+    assert capsys.readouterr().err.splitlines() == ['<5>%s: watching it for changes again' % tick.score]
+    assert daemon.daemon.watching()
+    daemon.clock.advance(5)
+    daemon.write('3100')
+    assert daemon(1) == (feeds(3100), [])
+
+
+def test_a_score_file_on_a_network_file_system_is_polled(tick, run, monkeypatch, capsys):
+    monkeypatch.setattr(tick.program, 'file_system', lambda dev: 'nfs4')
+    daemon = run()
+    daemon.write('3000')
+    assert daemon(2) == (feeds(3000), [1.0, 1.0])
+    assert 'on nfs4, where inotify does not see' in capsys.readouterr().err
+
+
+def test_a_watch_on_a_hung_mount_does_not_hold_up_the_daemon(tick, run, capsys):
+    import threading
+
+    tick.settings.command_timeout = 0.2
+    release = threading.Event()
+    follow = tick.program._follow
+
+    def hung(watch):
+        release.wait()
+        return follow(watch)
+    tick.program._follow = hung
+    daemon = run()
+    try:
+        daemon.write('3000')
+        daemon(0)
+        logged = capsys.readouterr().err.splitlines()
+        assert 'cannot watch it for changes (no answer within 0.2 s' in logged[0]
+        assert not daemon.daemon.watching()
+    finally:
+        release.set()
+
+
+def test_without_inotify_the_daemon_polls(tick, run, monkeypatch, capsys):
+    def unavailable(path):
+        raise OSError(errno.EMFILE, 'Too many open files')
+    monkeypatch.setattr(tick.program, 'ScoreWatch', unavailable)
+    assert tick.program.watch_score_file(str(tick.score)) is None
+    assert capsys.readouterr().err == (
+        '<5>%s: cannot watch it for changes (inotify: EMFILE): reading it every interval\n' % tick.score)
+    daemon = run(watch=False)
+    daemon.write('3000')
+    assert daemon(2) == (feeds(3000), [1.0, 1.0])
+    daemon.write('3100')
+    assert daemon(1) == (feeds(3100), [1.0])
+
+
+def test_busy_feeding_is_tried_again_every_interval_quietly(tick, run, capsys):
+    daemon = run()
+    daemon.write('3000')
+    daemon(0)
+    tick.host.busy = 10 ** 6          # another tool keeps DAMON's own lock
+    daemon.clock.advance(5)
+    daemon.write('3100')
+    assert daemon(3) == ([], [1.0, 1.0])
+    tick.host.busy = 0
+    assert daemon(1) == (feeds(3100), [1.0])
+    assert capsys.readouterr().err == ''
+
+
+@pytest.mark.parametrize('score_file', [True, False])
+def test_the_daemon_watches_a_score_file_and_polls_a_score_command(tick, monkeypatch, tmp_path, capsys, score_file):
+    program = tick.program
+    made = []
+
+    class Daemon(program.Daemon):
+        def run(self, wakes=None):
+            made.append(self)
+            return program.REOPEN
+    monkeypatch.setattr(program, 'Daemon', Daemon)
+    monkeypatch.setattr(program, 'STATE', str(tmp_path / 'state'))
+    monkeypatch.setattr(program, 'guard_score_command', lambda: None)   # not for pytest itself
+    if not score_file:
+        tick.settings.score_file, tick.settings.score_command = None, ['/bin/echo', '3000']
+        tick.settings.source = 'the score command'
+    assert program.cmd_feed(tick.settings, tick.fds, {}, loop=True) == program.REOPEN
+    assert (made[0].watch is not None) == score_file
+    logged = capsys.readouterr().err
+    assert ('when it changes, at most every 1 s' if score_file else 'kdamond 0 every 1 s') in logged
+    if made[0].watch is not None:
+        made[0].watch.close()
+
+
+def test_a_score_command_is_run_every_interval(tick, run, monkeypatch):
+    tick.settings.score_file, tick.settings.score_command = None, ['/bin/echo', '3000']
+    monkeypatch.setattr(tick.program, 'end_descendants', lambda: None)    # pytest's own children
+    daemon = run(watch=False)
+    assert daemon(3) == (feeds(3000), [1.0, 1.0, 1.0])
+    assert daemon.ticks == 4
+
+
+# ---------------------------------------------------------------- the metrics' counter
+
+def test_rejected_scores_are_counted_and_kept(tick, tmp_path):
+    program = tick.program
+    tick.write('3000')
+    tick()
+    for payload in (b'abc', b'', b'-5', b'1' * 100):
+        tick.write(payload)
+        tick()
+    tick.score.unlink()          # missing, and later stale: not rejected
+    tick()
+    tick.write('3000', age=20)
+    tick()
+    assert tick.feeder.state['rejected'] == 4
+    path = str(tmp_path / 'state')
+    program.save_state(tick.feeder.state, path)
+    assert program.load_state(path)['rejected'] == 4
+    assert program.Feeder(tick.settings, tick.fds, program.load_state(path)).state['rejected'] == 4
+
+
+# ---------------------------------------------------------------- metrics (root, in the metrics unit)
+
+@pytest.fixture
+def metrics(make_host, tmp_path, monkeypatch):
+    """The program with its settings, the feeder's state and the collector directory in
+    tmp_path, and a fake kernel whose kdamond runs a user_input goal."""
+    program = load_program()
+    for name in ('_damon_facts', '_damon_metrics'):
+        sys.modules.setdefault('kernel_damon.' + name, importlib.import_module(module_utils.__name__ + '.' + name))
+    host = make_host('7.3.4')
+    user_input_scheme(host)
+    settings = tmp_path / 'damos_autotune.conf'
+    settings.write_text(SETTINGS % {'scale': 1, 'score_file': '/srv/score', 'command_timeout_ns': 10 ** 9})
+    os.chmod(settings, 0o600)
+    (tmp_path / 'run').mkdir()
+    collector = tmp_path / 'collector'
+    collector.mkdir(mode=0o755)
+    os.chmod(collector, 0o755)
+    monkeypatch.setattr(program, 'SETTINGS', str(settings))
+    monkeypatch.setattr(program, 'STATE', str(tmp_path / 'run' / 'state'))
+    program.host, program.collector = host, str(collector)
+    return program
+
+
+def written(program):
+    with open(os.path.join(program.collector, 'damon.prom'), encoding='utf-8') as handle:
+        return handle.read()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the metrics go only into a directory of root's")
+def test_metrics_show_the_feeders_state(metrics, capsys):
+    metrics.save_state({'fed': ('score', 7500), 'valid_ns': 1764000000 * 10 ** 9, 'rejected': 2, 'frozen': False,
+                        'writes': 5}, metrics.STATE)
+    assert metrics.cmd_metrics(False, 15.0, metrics.collector, host=metrics.host) == 0
+    text = written(metrics)
+    assert 'damon_feeder_last_score{context="0",goal="0",kdamond="0",scheme="0"} 7500' in text
+    assert 'damon_feeder_rejected_scores_total{context="0",goal="0",kdamond="0",scheme="0"} 2' in text
+    assert 'damon_goal_target_value{context="0",goal="0",kdamond="0",metric="user_input",scheme="0"} 10000' in text
+    assert capsys.readouterr().err == ''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the metrics go only into a directory of root's")
+@pytest.mark.parametrize('plant', ['symlink', 'fifo'])
+def test_a_planted_feeder_state_is_left_out_and_said_once(metrics, capsys, tmp_path, plant):
+    if plant == 'symlink':
+        os.symlink('/etc/shadow', metrics.STATE)
+    else:
+        os.mkfifo(metrics.STATE)
+    assert metrics.cmd_metrics(False, 15.0, metrics.collector, host=metrics.host) == 1
+    text = written(metrics)
+    assert 'damon_feeder' not in text and 'damon_scheme_effective_quota_bytes' in text
+    assert capsys.readouterr().err.splitlines() == [
+        "<4>%s: cannot open it: ELOOP (Too many levels of symbolic links); the feeder's metrics are left out"
+        % metrics.STATE if plant == 'symlink' else
+        "<4>%s: it is not a regular file; the feeder's metrics are left out" % metrics.STATE]
+
+
+def test_metrics_without_a_feeder_and_without_a_writable_directory(metrics, capsys, tmp_path):
+    os.unlink(metrics.SETTINGS)
+    assert metrics.feeder_for_metrics() == ([], None)
+    os.chmod(metrics.collector, 0o777)
+    assert metrics.cmd_metrics(False, 15.0, metrics.collector, host=metrics.host) == 1
+    assert 'writable by group or others' in capsys.readouterr().err
+    assert not os.path.exists(os.path.join(metrics.collector, 'damon.prom'))
+
+
+@pytest.mark.parametrize('argv', [[], ['--loop'], ['--interval', '500ms', '--dir', '/x'],
+                                  ['--interval', '5s', '--dir', '/x'], ['--interval', '5000ms', '--dir', 'x'],
+                                  ['--loop', '--interval', '5000ms'], ['--interval', 'ams', '--dir', '/x']])
+def test_metrics_usage(argv, capsys):
+    assert load_program().main(['metrics'] + argv) == 2
+    assert 'metrics [--loop] --interval MSms --dir DIR' in capsys.readouterr().err
+
+
+def test_metrics_arguments():
+    program = load_program()
+    assert program.metrics_arguments(['--loop', '--interval', '15000ms', '--dir', '/d']) == (True, 15.0, '/d')
+    assert program.metrics_arguments(['--interval', '1000ms', '--dir', '/d']) == (False, 1.0, '/d')

@@ -223,17 +223,21 @@ def test_the_units_keep_the_score_user_s_ipc_and_log_tracebacks_as_errors(templa
     ({'damos_autotune_interval': '300ms'}, '33s'),  # 0.3 + 2 + 30, rounded up
 ])
 def test_a_timer_tick_has_a_time_limit(overrides, limit):
-    lines = render(FEEDER, **overrides)
+    lines = render(FEEDER, damos_autotune_mode='timer', **overrides)
     assert settings_of(lines, 'Type') == ['oneshot'] and settings_of(lines, 'TimeoutStartSec') == [limit]
     assert not settings_of(lines, 'WatchdogSec')
 
 
 def test_the_daemon_has_a_watchdog():
-    lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval='100ms')
+    lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval='100ms',
+                   damos_autotune_score_file='', damos_autotune_score_command='echo 1')
     assert settings_of(lines, 'Type') == ['notify'] and settings_of(lines, 'NotifyAccess') == ['main']
     # 2 x (0.1 s score timeout + 2 s lock wait + 30 s, rounded up: 33 s + the interval, rounded up: 1 s)
     assert settings_of(lines, 'WatchdogSec') == ['68s']
     assert settings_of(lines, 'ExecStart')[0].endswith(' feed --loop')
+    # Watching a score file, it wakes once per timeout (30 s): 3 x 30 s + the 33 s tick limit.
+    lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval='100ms')
+    assert settings_of(lines, 'WatchdogSec') == ['123s']
 
 
 @pytest.mark.parametrize('mode', ['timer', 'daemon'])
@@ -247,7 +251,10 @@ def test_the_feeder_is_handed_its_settings_the_lock_and_the_boot_id(mode):
 def test_the_lock_is_root_s_alone():
     lines = render('damos-autotune.tmpfiles.j2')
     assert [line for line in lines if not line.startswith('#')] == [
-        'd /run/kernel-damon 0700 root root -', 'f /run/kernel-damon/lock 0600 root root -']
+        'd /run/kernel-damon 0700 root root -', 'f /run/kernel-damon/lock 0600 root root -',
+        'd /var/lib/prometheus/node-exporter 0755 root root -']
+    lines = render('damos-autotune.tmpfiles.j2', damos_autotune_metrics=False)
+    assert [line for line in lines if line.startswith('d ')] == ['d /run/kernel-damon 0700 root root -']
     apply = render(APPLY)
     assert settings_of(apply, 'ReadWritePaths')[0] == '/sys/kernel/mm/damon/admin /run/kernel-damon'
 
@@ -259,6 +266,46 @@ def test_the_boot_unit_is_handed_the_boot_id():
 
 def test_the_interval_reaches_the_units_as_parsed():
     lines = render(FEEDER, damos_autotune_mode='daemon', damos_autotune_interval=' 250ms ')
-    assert '# A tick every 0.25 s.' in lines
+    assert '# A tick when the score file changes, at most every 0.25 s.' in lines
     assert settings_of(render('damos-autotune-feeder.timer.j2', damos_autotune_interval='2'), 'Description') == [
         "Feed the workload's score to the DAMOS quota goal every 2 s"]
+
+
+# ---------------------------------------------------------------- metrics
+
+METRICS = 'damos-autotune-metrics.service.j2'
+
+
+def test_metrics_are_written_with_the_feeder_and_can_be_switched():
+    def units(**overrides):
+        return [unit['unit'] for unit in templar(**overrides).template(
+            trust_as_template('{{ __damos_autotune_unit_templates }}'))]
+
+    assert 'damos-autotune-metrics.service' in units()
+    assert 'damos-autotune-metrics.service' not in units(damos_autotune_metrics=False)
+    psi_goal = {'metric': 'some_mem_psi_us', 'target': '5ms'}
+    assert 'damos-autotune-metrics.service' not in units(damos_autotune_goal=psi_goal)
+    assert units(damos_autotune_goal=psi_goal, damos_autotune_metrics=True) == [
+        'damos-autotune-apply.service', 'damos-autotune-metrics.service']
+
+
+def test_the_metrics_unit_writes_where_and_when_it_is_told():
+    lines = render(METRICS, damos_autotune_metrics_interval='1m', damos_autotune_metrics_dir='/srv/textfiles')
+    assert settings_of(lines, 'ExecStart')[0].endswith(' metrics --loop --interval 60000ms --dir /srv/textfiles')
+    assert settings_of(lines, 'ReadWritePaths') == ['/sys/kernel/mm/damon/admin /run/kernel-damon /srv/textfiles']
+    assert settings_of(lines, 'User') == [] and settings_of(lines, 'PrivateNetwork') == ['yes']
+
+
+@pytest.mark.parametrize('overrides', [
+    {'damos_autotune_metrics_interval': '500ms'},
+    {'damos_autotune_metrics_interval': 'often'},
+    {'damos_autotune_metrics_dir': 'relative/dir'},
+    {'damos_autotune_metrics_dir': '/srv/two words'},
+    {'damos_autotune_metrics_dir': '/tmp/textfiles'},
+    {'damos_autotune_metrics_dir': '/var//tmp'},
+    {'damos_autotune_metrics': 'yes please'},
+])
+def test_bad_metrics_settings_fail_preflight(overrides):
+    failed = preflight(**overrides)
+    assert list(failed) == ['The metrics settings make sense']
+    assert 'damos_autotune_metrics_dir' in failed['The metrics settings make sense']
