@@ -112,17 +112,19 @@ def open_private_dir(path, mode=0o700):
     return fd
 
 
-def read_state_file(path, limit=STATE_FILE_LIMIT):
-    """(text, None), (None, None) when absent, or (None, why it cannot be used): a state
-    file is a root-owned regular file, not a symlink, of at most limit bytes."""
+def _read_checked(name, limit, refuse, dir_fd=None):
+    """(text, None), (None, None) when absent, or (None, why it cannot be used): the file
+    opened without following a symlink and without blocking (a FIFO in its place cannot
+    hold root up), refused when refuse(its stat) says why, or when longer than limit bytes
+    or not UTF-8 text."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         return None, None
     except OSError as err:
         return None, 'cannot open it: %s' % _os_problem(err)
     try:
-        problem = _not_private(os.fstat(fd), stat.S_ISREG, 'a regular file')
+        problem = refuse(os.fstat(fd))
         if problem:
             return None, 'it is %s' % problem
         data = os.read(fd, limit + 1)
@@ -138,43 +140,35 @@ def read_state_file(path, limit=STATE_FILE_LIMIT):
         return None, 'it is not UTF-8 text'
 
 
+def read_state_file(path, limit=STATE_FILE_LIMIT):
+    """_read_checked() of a state file: a root-owned regular file, not a symlink, of at most
+    limit bytes."""
+    return _read_checked(path, limit, lambda info: _not_private(info, stat.S_ISREG, 'a regular file'))
+
+
 def read_user_file(path, limit=STATE_FILE_LIMIT):
-    """(text, None), (None, None) when absent, or (None, why it cannot be used), for a file
-    that a less trusted user keeps for root to read (the score feeder's state): reached
-    through no symlink (neither the file nor its directory), a regular file with one link,
-    owned by its directory's owner, at most limit bytes.  Opened non-blocking, so a FIFO
-    put in its place cannot hold root up."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    """_read_checked() of a file that a less trusted user keeps for root to read (the score
+    feeder's state): reached through no symlink (neither the file nor its directory), a
+    regular file with one link, owned by its directory's owner, at most limit bytes."""
     try:
-        dir_fd = os.open(os.path.dirname(path), flags | os.O_DIRECTORY)
+        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None, None
     except OSError as err:
         return None, 'cannot open its directory: %s' % _os_problem(err)
-    try:
-        fd = os.open(os.path.basename(path), flags | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return None, None
-    except OSError as err:
-        return None, 'cannot open it: %s' % _os_problem(err)
-    finally:
-        owner = os.fstat(dir_fd).st_uid
-        os.close(dir_fd)
-    try:
-        info = os.fstat(fd)
+
+    def refuse(info):
         if not stat.S_ISREG(info.st_mode):
-            return None, 'it is not a regular file'
+            return 'not a regular file'
         if info.st_nlink != 1 or info.st_uid != owner:
-            return None, 'it has %d links and uid %d (its directory is uid %d\'s)' % (
-                info.st_nlink, info.st_uid, owner)
-        data = os.read(fd, limit + 1)
-    except OSError as err:
-        return None, 'cannot read it: %s' % _os_problem(err)
+            return 'a file of %d links and uid %d in a directory of uid %d' % (info.st_nlink, info.st_uid, owner)
+        return None
+
+    try:
+        owner = os.fstat(dir_fd).st_uid
+        return _read_checked(os.path.basename(path), limit, refuse, dir_fd)
     finally:
-        os.close(fd)
-    if len(data) > limit:
-        return None, 'it is larger than %d bytes' % limit
-    return data.decode('utf-8', 'replace'), None
+        os.close(dir_fd)
 
 
 def write_state_file(path, text):
