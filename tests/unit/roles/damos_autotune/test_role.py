@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import os
+import re
 
 import pytest
 
@@ -309,3 +310,13 @@ def test_bad_metrics_settings_fail_preflight(overrides):
     failed = preflight(**overrides)
     assert list(failed) == ['The metrics settings make sense']
     assert 'damos_autotune_metrics_dir' in failed['The metrics settings make sense']
+
+
+@pytest.mark.parametrize('template', [METRICS, APPLY, FEEDER])
+@pytest.mark.parametrize('overrides', [{}, {'damos_autotune_mode': 'timer'},
+                                       {'damos_autotune_scheme': {'operations': 'vaddr',
+                                                                  'systemd_unit': 'app.service'}}])
+def test_every_line_of_a_unit_is_a_comment_a_section_or_a_setting(template, overrides):
+    for line in render(template, **overrides):
+        assert line == '' or line.startswith(('#', '[')) or re.match(r'^[A-Z][A-Za-z]+=', line), line
+        assert '#' not in line.split('=', 1)[-1] or line.startswith('#'), line
