@@ -1093,7 +1093,10 @@ def cmd_feed(settings, fds, environ, loop):
         tick_and_save(feeder, False)
         return 0
     notifier = Notifier(environ)
-    watch = watch_score_file(settings.score_file) if settings.score_file else None
+    # DAMOS_AUTOTUNE_POLL=1 (a drop-in's Environment=): read the score file every interval,
+    # as where it cannot be watched; bench/feeder.sh compares both ways.
+    polls = environ.get('DAMOS_AUTOTUNE_POLL') == '1'
+    watch = watch_score_file(settings.score_file) if settings.score_file and not polls else None
     log(NOTICE, 'feeding %s to goal %d of scheme %d of kdamond %d %s' % (
         settings.source, settings.goal, settings.scheme, settings.kdamond,
         ('when it changes, at most every %s' if watch else 'every %s') % seconds(settings.interval_ns)))
