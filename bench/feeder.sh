@@ -7,6 +7,11 @@
 #                                               idle vs the feeder service vs a bare Python loop,
 #                                               bare and in the feeder's sandbox
 #   feeder.sh update ROUNDS SCORE_FILE          daemon mode: the feeder's own CPU for one score update
+#   feeder.sh wake SECONDS ROUNDS SCORE_FILE    idle: own CPU per second and wake-ups per minute of the
+#                                               event-driven daemon, the same daemon polling
+#                                               (DAMOS_AUTOTUNE_POLL=1) and a sleep loop in its sandbox
+#   feeder.sh latency ROUNDS SCORE_FILE         ms from a score change to current_value: event-driven, polling
+#   feeder.sh metrics SECONDS                   the metrics writer's own CPU per refresh (1 s refreshes)
 #   feeder.sh exec RUNS                         CPU of one run of /bin/true and of python3 -I -S -c pass
 #   feeder.sh exposure                          systemd-analyze security of the role's units
 #   feeder.sh cleanup                           remove the benchmark's units
@@ -89,6 +94,102 @@ update)
   done
   echo ']}'
   exit 0 ;;
+wake|latency)
+  # Both modes of the same daemon, in turn: a drop-in (gone at reboot) makes it poll.
+  unit=damos-autotune-feeder.service
+  dropin=/run/systemd/system/$unit.d
+  use() { # event | poll
+    if [ "$1" = poll ]; then
+      mkdir -p "$dropin"; printf '[Service]\nEnvironment=DAMOS_AUTOTUNE_POLL=1\n' > "$dropin/bench-poll.conf"
+    else
+      rm -rf "$dropin"
+    fi
+    systemctl daemon-reload; systemctl restart "$unit"
+  }
+  cgroup_us() { awk '/^usage_usec/{print $2}' "/sys/fs/cgroup/system.slice/$1/cpu.stat"; }
+  # Wake-ups: voluntary context switches of all the process's threads (each return from
+  # poll() or sleep() is one).
+  wakes() { cat /proc/"$(systemctl show -P MainPID "$1")"/task/*/status | awk '/^voluntary_ctxt_switches/{n += $2} END {print n}'; }
+  now_us() { awk '{printf "%d", $1 * 1000000}' /proc/uptime; }
+  systemctl stop bench-touch.timer damos-autotune-metrics.service 2>/dev/null || true
+  if [ "$1" = latency ]; then
+    rounds=$2 score=$3
+    cat > /run/bench-latency.py <<'PY'
+import json, os, sys, time
+score, goal, rounds, base = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+fd = os.open(goal, os.O_RDONLY)
+found = []
+for r in range(rounds):
+    value = base + r
+    time.sleep(1.5)     # more than an interval since the last tick: the change alone decides
+    with open(score + '.new', 'w', encoding='ascii') as handle:
+        handle.write('%d\n' % value)
+    os.chmod(score + '.new', 0o644)
+    start = time.monotonic()
+    os.rename(score + '.new', score)
+    while int(os.pread(fd, 32, 0)) != value:
+        if time.monotonic() - start > 10:
+            sys.exit('current_value never showed %d' % value)
+        time.sleep(0.002)
+    found.append(round((time.monotonic() - start) * 1000, 1))
+print(json.dumps(found))
+PY
+    goal=/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/0/quotas/goals/0/current_value
+    use event; sleep 3
+    event=$(python3 /run/bench-latency.py "$score" "$goal" "$rounds" 30000)
+    use poll; sleep 3
+    poll=$(python3 /run/bench-latency.py "$score" "$goal" "$rounds" 40000)
+    use event; rm -f /run/bench-latency.py
+    printf '{"event_ms": %s, "poll_ms": %s}\n' "$event" "$poll"
+    systemctl start bench-touch.timer
+    exit 0
+  fi
+  seconds=$2 rounds=$3 score=$4
+  printf 'import time\nwhile True:\n    time.sleep(1 - time.monotonic() %% 1)\n' > /run/bench-sleep.py
+  { printf '[Unit]\nDescription=bench: a sleep loop in the sandbox of the feeder\n[Service]\nType=exec\n'
+    grep '^User=' "/etc/systemd/system/$unit"
+    printf 'ExecStart=/usr/bin/python3 -I -S /run/bench-sleep.py\n'
+    sed -n '/^NoNewPrivileges=/,/^\[Install\]/p' "/etc/systemd/system/$unit" | grep -v '^\[Install\]'
+  } > /etc/systemd/system/bench-sleepsbx.service
+  : > /tmp/feeder-wake.raw
+  measure() { # name unit
+    # A fresh score (an event: one tick), then a window shorter than the timeout (30 s).
+    touch "$score"; sleep 4
+    u0=$(cgroup_us "$2") w0=$(wakes "$2") t0=$(now_us)
+    sleep "$seconds"
+    echo "$1 $(($(now_us) - t0)) $(($(cgroup_us "$2") - u0)) $(($(wakes "$2") - w0))" >> /tmp/feeder-wake.raw
+  }
+  r=0
+  while [ "$r" -lt "$rounds" ]; do
+    r=$((r + 1))
+    use event; measure event "$unit"
+    use poll; measure poll "$unit"
+    use event; systemctl stop "$unit"
+    systemctl daemon-reload; systemctl start bench-sleepsbx.service; measure sleep bench-sleepsbx.service
+    systemctl stop bench-sleepsbx.service; systemctl start "$unit"
+  done
+  rm -f /etc/systemd/system/bench-sleepsbx.service /run/bench-sleep.py; systemctl daemon-reload
+  systemctl start bench-touch.timer
+  awk '{ us[$1] += $2; cpu[$1] += $3; w[$1] += $4 }
+    END {
+      printf "{"; sep = ""
+      for (p in us) { printf "%s\"%s\": {\"seconds\": %.1f, \"cpu_us_per_s\": %.1f, \"wakeups_per_min\": %.2f}", sep, p, us[p] / 1e6, cpu[p] * 1e6 / us[p], w[p] * 60e6 / us[p]; sep = ", " }
+      print "}"
+    }' /tmp/feeder-wake.raw
+  exit 0 ;;
+metrics)
+  # The metrics writer at 1 s refreshes: its own CPU per refresh (cgroup), after its start.
+  unit=damos-autotune-metrics.service seconds=$2
+  usage() { awk '/^usage_usec/{print $2}' "/sys/fs/cgroup/system.slice/$unit/cpu.stat"; }
+  systemctl restart "$unit"; sleep 5
+  u0=$(usage) t0=$(date +%s%N)
+  sleep "$seconds"
+  u1=$(usage) t1=$(date +%s%N)
+  bytes=$(stat -c %s /var/lib/prometheus/node-exporter/damon.prom)
+  interval=$(systemctl show -P ExecStart "$unit" | sed -n 's/.*--interval \([0-9]*\)ms.*/\1/p')
+  echo "$u0 $u1 $t0 $t1 $interval $bytes" | awk '{ refreshes = ($4 - $3) / 1e6 / $5
+    printf "{\"refreshes\": %.1f, \"cpu_ms_per_refresh\": %.2f, \"file_bytes\": %d}\n", refreshes, ($2 - $1) / 1000 / refreshes, $6 }'
+  exit 0 ;;
 cleanup)
   systemctl stop bench-touch.timer bench-true.timer bench-truesbx.timer 2>/dev/null || true
   systemctl stop bench-loopsbx.service 2>/dev/null || true
@@ -134,7 +235,7 @@ if [ "$mode" = daemon ]; then
   } > /etc/systemd/system/bench-loopsbx.service
   systemctl daemon-reload
 fi
-systemctl stop damos-autotune-feeder.timer damos-autotune-feeder.service 2>/dev/null || true
+systemctl stop damos-autotune-feeder.timer damos-autotune-feeder.service damos-autotune-metrics.service 2>/dev/null || true
 r=0
 while [ "$r" -lt "$rounds" ]; do
   r=$((r + 1))
