@@ -24,6 +24,14 @@ say() { printf '%s: %s\n' "$PREFIX" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # Use the venv's tools without activating it (activate is not set -u safe).
+# The directory of promtool (Debian's prometheus, unpacked by tests/tools/bootstrap): the
+# unit tests check the metrics textfile with it, under every ansible-core.
+promtool_dir() {
+  local dir=$CACHE/prometheus/usr/bin
+  [[ -x $dir/promtool ]] || die "$dir/promtool is missing: run tests/tools/bootstrap"
+  printf '%s\n' "$dir"
+}
+
 use_venv() {
   [[ -x $VENV/bin/ansible-test ]] || die "no tool venv at $VENV: run tests/tools/bootstrap (or make bootstrap)"
   export PATH="$VENV/bin:$PATH"
