@@ -256,6 +256,8 @@ def _stat(path):
 
 
 NO_ANSWER = object()
+# Feeder._pid() while DAMON's own lock is held (EBUSY).
+BUSY = object()
 
 
 class Deadline:
@@ -712,8 +714,12 @@ class Feeder:
             return -1
         try:
             return int(os.pread(self.fds['pid'], 32, 0))
-        except (OSError, ValueError):
-            return None     # EBUSY from DAMON's lock, or a recreated directory: the core decides
+        except OSError as err:
+            # EBUSY: another writer (the metrics writer's stats refresh, damo) holds DAMON's
+            # own lock for a moment; asked again next tick, not answered with a write.
+            return BUSY if err.errno == errno.EBUSY else None
+        except ValueError:
+            return None     # a recreated directory: the core decides
 
     def _desired(self, now):
         """observe() of this tick's score.  A daemon's idle tick costs one stat(): while the
@@ -754,6 +760,11 @@ class Feeder:
         if pid == -1:
             state['waiting'] = True
             return
+        if pid is BUSY:
+            if desired == state['fed']:
+                self.owed = True
+                return
+            pid = None
         if desired == state['fed'] and pid == state['fed_pid']:
             return
         self._feed(desired, now)

@@ -1055,3 +1055,22 @@ def test_metrics_arguments():
     program = load_program()
     assert program.metrics_arguments(['--loop', '--interval', '15000ms', '--dir', '/d']) == (True, 15.0, '/d')
     assert program.metrics_arguments(['--interval', '1000ms', '--dir', '/d']) == (False, 1.0, '/d')
+
+
+def test_a_busy_pid_read_is_no_reason_to_write_the_same_value(tick, monkeypatch):
+    # The metrics writer's update_schemes_stats holds DAMON's own lock for a moment: the pid
+    # read gets EBUSY. Seen on the 7.3 fleet guest as two writes of an unchanged score.
+    tick.write('3000')
+    assert tick() == feeds(3000)
+    pread = os.pread
+
+    def busy(fd, size, offset):
+        if fd == tick.fds['pid']:
+            raise OSError(errno.EBUSY, 'Device or resource busy')
+        return pread(fd, size, offset)
+    monkeypatch.setattr(tick.program.os, 'pread', busy)
+    assert tick() == [] and tick.feeder.owed
+    writes = tick.feeder.state['writes']
+    tick.write('3100')
+    assert tick() == feeds(3100), 'a new value is still fed: the core waits for the lock itself'
+    assert tick.feeder.state['writes'] == writes + 1
