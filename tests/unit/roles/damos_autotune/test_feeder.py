@@ -756,6 +756,7 @@ def test_a_score_file_replaced_by_rename_is_fed(tick, run):
     daemon.clock.advance(5)
     replacement = tick.score.with_name('score.new')
     replacement.write_bytes(b'3100')
+    os.utime(replacement, ns=(daemon.clock.wall, daemon.clock.wall))
     os.replace(replacement, tick.score)
     assert daemon(1) == (feeds(3100), [])
 
@@ -837,6 +838,9 @@ def test_a_replaced_directory_is_watched_anew(tick, run, tmp_path, capsys):
     daemon.clock.advance(5)
     (tmp_path / 'app.new').mkdir()
     (tmp_path / 'app.new' / 'score').write_bytes(b'3100')
+    # Written now by the fake clock: a real time would put the score's age, and with it the
+    # freeze's deadline, on how long the test has taken so far.
+    os.utime(tmp_path / 'app.new' / 'score', ns=(daemon.clock.wall, daemon.clock.wall))
     os.rename(tmp_path / 'app', tmp_path / 'app.old')
     os.rename(tmp_path / 'app.new', tmp_path / 'app')
     # The watched directory moved away: a tick a moment later, which watches the new one.
