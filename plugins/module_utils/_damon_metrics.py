@@ -224,6 +224,13 @@ def open_collector_dir(path, allow_uid=None):
     return fd
 
 
+def _temporary_writer(entry, name):
+    """The pid in a temporary file name of write_textfile() for name, or None."""
+    prefix, suffix = '.%s.' % name, '.tmp'
+    pid = entry[len(prefix):-len(suffix)] if entry.startswith(prefix) and entry.endswith(suffix) else ''
+    return int(pid) if pid.isdigit() and pid.isascii() else None
+
+
 def write_textfile(directory, name, text, allow_uid=None):
     """Replace directory/name with text, atomically: node_exporter reads either the old file
     or the new one, never a part (a temporary file that its collector ignores, not *.prom,
@@ -231,10 +238,14 @@ def write_textfile(directory, name, text, allow_uid=None):
     dir_fd = open_collector_dir(directory, allow_uid)
     temporary = '.%s.%d.tmp' % (name, os.getpid())
     try:
-        try:
-            os.unlink(temporary, dir_fd=dir_fd)
-        except FileNotFoundError:
-            pass
+        # Ours from an earlier process with this pid, or one a writer killed mid-write left.
+        for entry in os.listdir(dir_fd):
+            writer = _temporary_writer(entry, name)
+            if writer is not None and (writer == os.getpid() or not os.path.exists('/proc/%d' % writer)):
+                try:
+                    os.unlink(entry, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    pass
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
                      dir_fd=dir_fd)
         try:

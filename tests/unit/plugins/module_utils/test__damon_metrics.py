@@ -213,6 +213,23 @@ def test_a_leftover_temporary_file_is_replaced(tmp_path):
     assert os.listdir(directory) == ['damon.prom']
 
 
+def test_a_killed_writer_s_temporary_file_goes_and_a_live_one_s_stays(tmp_path):
+    directory = collector_dir(tmp_path)
+    child = subprocess.Popen(['sleep', '30'])
+    try:
+        child_dead = subprocess.Popen(['true'])
+        child_dead.wait()
+        live, dead = '.damon.prom.%d.tmp' % child.pid, '.damon.prom.%d.tmp' % child_dead.pid
+        for entry in (live, dead, '.other.prom.1.tmp', 'notes.txt'):
+            with open(os.path.join(directory, entry), 'w', encoding='utf-8') as handle:
+                handle.write('x')
+        write_textfile(directory, 'damon.prom', 'damon_available 1\n', allow_uid=os.geteuid())
+        assert sorted(os.listdir(directory)) == sorted(['damon.prom', live, '.other.prom.1.tmp', 'notes.txt'])
+    finally:
+        child.kill()
+        child.wait()
+
+
 @pytest.mark.parametrize('problem', ['symlink', 'world-writable', 'group-writable', 'missing'])
 def test_the_collector_directory_must_be_roots_alone(tmp_path, problem):
     directory = collector_dir(tmp_path)
