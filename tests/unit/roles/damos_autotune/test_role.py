@@ -320,3 +320,19 @@ def test_every_line_of_a_unit_is_a_comment_a_section_or_a_setting(template, over
     for line in render(template, **overrides):
         assert line == '' or line.startswith(('#', '[')) or re.match(r'^[A-Z][A-Za-z]+=', line), line
         assert '#' not in line.split('=', 1)[-1] or line.startswith('#'), line
+
+
+def test_the_boot_unit_follows_a_workload_service():
+    lines = render(APPLY, damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': 'web@1.service'})
+    assert settings_of(lines, 'BindsTo') == ['web@1.service'] and settings_of(lines, 'Wants') == []
+    assert 'web@1.service' in settings_of(lines, 'After')
+    assert settings_of(lines, 'WantedBy') == ['multi-user.target web@1.service']
+
+
+def test_the_boot_unit_waits_for_a_scope_and_follows_nothing_without_a_unit():
+    lines = render(APPLY, damos_autotune_scheme={'operations': 'vaddr', 'systemd_unit': 'session-1.scope'})
+    assert settings_of(lines, 'Wants') == ['session-1.scope'] and settings_of(lines, 'BindsTo') == []
+    assert settings_of(lines, 'WantedBy') == ['multi-user.target']
+    lines = render(APPLY)
+    assert settings_of(lines, 'Wants') == settings_of(lines, 'BindsTo') == []
+    assert settings_of(lines, 'WantedBy') == ['multi-user.target']
