@@ -200,7 +200,14 @@ def _series(sample, goal):
         if found:
             target, metric, current = found.get('target_value'), found.get('target_metric'), found.get('current_value')
     cap = samples[-1].get('bytes') or 0
-    return times, quota, score, cap, target, metric, current
+    # Where paged-out memory went, on a host with swap (damos_sample's swap and zram keys).
+    memory = []
+    if any(point.get('swap_used_bytes') is not None for point in samples):
+        memory.append(('paged out: swap in use', '#d62728', [point.get('swap_used_bytes') for point in samples]))
+        if any(point.get('zram_compr_bytes') is not None for point in samples):
+            memory.append(('what zram keeps of it in memory (compressed)', '#9467bd',
+                           [point.get('zram_compr_bytes') for point in samples]))
+    return times, quota, score, cap, target, metric, current, memory
 
 
 def _nice_step(span, count=5):
@@ -221,6 +228,14 @@ def _byte_ticks(top):
     return [2 ** (i * step) for i in range(int(math.ceil(bits / float(step))) + 1)]
 
 
+def _memory_ticks(memory):
+    """Linear ticks in whole MiB (or bytes below 1 MiB) from 0 to above the largest value."""
+    top = max([v for unused, unused2, values in memory for v in values if v is not None] + [1])
+    unit = 1 << 20 if top >= 1 << 20 else 1
+    step = max(_nice_step(top / float(unit), 4), 1) * unit
+    return [i * step for i in range(int(top // step) + 2)]
+
+
 SCORE_CLIP = 300.0
 
 
@@ -230,9 +245,11 @@ def _score_axis(score):
     return (SCORE_CLIP, True) if highest > SCORE_CLIP else (highest * 1.2, False)
 
 
-def _builtin_svg(title, times, quota, score, cap, target_label):
-    width, height, left, right = 820, 520, 90, 20
-    panels = ((40, 230), (300, 490))
+def _builtin_svg(title, times, quota, score, cap, target_label, memory=()):
+    width, left, right = 820, 90, 20
+    # Panels of 190 px, 70 px apart, below the title.
+    panels = [(40 + 260 * i, 230 + 260 * i) for i in range(3 if memory else 2)]
+    height = panels[-1][1] + 30
     t_max = max(times[-1], 1e-9)
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
            'font-family="sans-serif" font-size="12">' % (width, height, width, height),
@@ -242,7 +259,7 @@ def _builtin_svg(title, times, quota, score, cap, target_label):
     def x_of(t):
         return left + (width - left - right) * t / t_max
 
-    def panel(top, bottom, values, line, limit, ticks, scale, tick_label, name, color, limit_label):
+    def frame(top, bottom, ticks, scale, tick_label):
         def y_of(v):
             return bottom - (bottom - top) * scale(min(v, ticks[-1])) / scale(ticks[-1])
         out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>'
@@ -251,6 +268,9 @@ def _builtin_svg(title, times, quota, score, cap, target_label):
             y = y_of(tick)
             out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (left, width - right, y, y))
             out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (left - 6, y + 4, escape(tick_label(tick))))
+        return y_of
+
+    def line(y_of, values, name, color):
         segments, current = [], []
         for t, v in zip(times, values):
             if v is None:
@@ -263,43 +283,58 @@ def _builtin_svg(title, times, quota, score, cap, target_label):
             segments.append(current)
         for points in segments:
             out.append('<polyline class="%s" fill="none" stroke="%s" stroke-width="2" points="%s"/>'
-                       % (line, color, ' '.join(points)))
-        if limit:
-            y = y_of(limit)
-            out.append('<line class="%s-limit" x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#c00" '
-                       'stroke-dasharray="6 4"/>' % (line, left, width - right, y, y))
-            out.append('<text x="%d" y="%.1f" text-anchor="end" fill="#c00">%s</text>'
-                       % (width - right - 4, y - 4, escape(limit_label)))
-        out.append('<text x="%d" y="%d" fill="%s">%s</text>' % (left + 6, top + 16, color, escape(name)))
+                       % (name, color, ' '.join(points)))
+
+    def limit_line(y_of, name, limit, label):
+        y = y_of(limit)
+        out.append('<line class="%s-limit" x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#c00" '
+                   'stroke-dasharray="6 4"/>' % (name, left, width - right, y, y))
+        out.append('<text x="%d" y="%.1f" text-anchor="end" fill="#c00">%s</text>'
+                   % (width - right - 4, y - 4, escape(label)))
+
+    def legend(top, entries):
+        for i, (name, color) in enumerate(entries):
+            out.append('<text x="%d" y="%d" fill="%s">%s</text>' % (left + 6, top + 16 + 15 * i, color, escape(name)))
 
     ticks = _byte_ticks(max([v for v in quota if v is not None] + [cap, 1]))
-    panel(panels[0][0], panels[0][1], quota, 'quota', cap, ticks, lambda v: math.log2(max(v, 1)), format_bytes,
-          'effective quota per charge window (log scale)', '#1f77b4', 'cap %s' % format_bytes(cap) if cap else '')
+    y_of = frame(panels[0][0], panels[0][1], ticks, lambda v: math.log2(max(v, 1)), format_bytes)
+    line(y_of, quota, 'quota', '#1f77b4')
+    if cap:
+        limit_line(y_of, 'quota', cap, 'cap %s' % format_bytes(cap))
+    legend(panels[0][0], [('effective quota per charge window (log scale)', '#1f77b4')])
     score_top, clipped = _score_axis(score)
     step = _nice_step(score_top, 4)
-    panel(panels[1][0], panels[1][1], score, 'score', 100.0, [i * step for i in range(int(score_top // step) + 1)]
-          if clipped else [i * step for i in range(int(score_top // step) + 2)], float, lambda v: '%g %%' % v,
-          'goal score (current / target)' + (', clipped at %g %%' % SCORE_CLIP if clipped else ''),
-          '#2ca02c', target_label)
+    ticks = [i * step for i in range(int(score_top // step) + (1 if clipped else 2))]
+    y_of = frame(panels[1][0], panels[1][1], ticks, float, lambda v: '%g %%' % v)
+    line(y_of, score, 'score', '#2ca02c')
+    limit_line(y_of, 'score', 100.0, target_label)
+    legend(panels[1][0], [('goal score (current / target)' + (', clipped at %g %%' % SCORE_CLIP if clipped else ''),
+                           '#2ca02c')])
+    if memory:
+        y_of = frame(panels[2][0], panels[2][1], _memory_ticks(memory), float, format_bytes)
+        for name, color, values in memory:
+            line(y_of, values, 'memory', color)
+        legend(panels[2][0], [(name, color) for name, color, unused in memory])
     step = _nice_step(t_max, 8)
     tick = 0.0
     while tick <= t_max + 1e-9:
-        out.append('<text x="%.1f" y="%d" text-anchor="middle">%g</text>' % (x_of(tick), panels[1][1] + 16, tick))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%g</text>' % (x_of(tick), panels[-1][1] + 16, tick))
         tick += step
     out.append('<text x="%d" y="%d" text-anchor="middle">seconds</text>' % ((width + left) // 2, height - 2))
     out.append('</svg>')
     return '\n'.join(out) + '\n'
 
 
-def _matplotlib_svg(title, times, quota, score, cap, target_label):
+def _matplotlib_svg(title, times, quota, score, cap, target_label, memory=()):
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     # Figure without pyplot: no global backend or state in the controller process.
     with matplotlib.rc_context({'svg.fonttype': 'none', 'svg.hashsalt': 'kernel.damon'}):
-        figure = Figure(figsize=(8.2, 5.2))
-        upper, lower = figure.subplots(2, 1, sharex=True)
+        figure = Figure(figsize=(8.2, 7.8 if memory else 5.2))
+        axes = figure.subplots(3 if memory else 2, 1, sharex=True)
+        upper, lower = axes[0], axes[1]
         upper.plot(times, [float('nan') if v is None else max(v, 1) for v in quota], color='#1f77b4',
                    label='effective quota per charge window')
         if cap:
@@ -317,8 +352,17 @@ def _matplotlib_svg(title, times, quota, score, cap, target_label):
         lower.axhline(100.0, color='#c00', linestyle='--', label=target_label)
         lower.yaxis.set_major_formatter(FuncFormatter(lambda v, unused: '%g %%' % v))
         lower.set_ylim(0, score_top)
-        lower.set_xlabel('seconds')
         lower.legend(loc='best', fontsize='small')
+        if memory:
+            bottom = axes[2]
+            for name, color, values in memory:
+                bottom.plot(times, [float('nan') if v is None else v for v in values], color=color, label=name)
+            ticks = _memory_ticks(memory)
+            bottom.set_ylim(0, ticks[-1])
+            bottom.yaxis.set_major_locator(FixedLocator(ticks))
+            bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, unused: format_bytes(int(max(v, 0)))))
+            bottom.legend(loc='best', fontsize='small')
+        axes[-1].set_xlabel('seconds')
         figure.suptitle(title)
         figure.tight_layout()
         out = io.StringIO()
@@ -327,8 +371,9 @@ def _matplotlib_svg(title, times, quota, score, cap, target_label):
 
 
 def tuning_svg(sample, title='', goal=0, engine='auto'):
-    """An SVG picture of a damos_sample window: effective quota and goal score against time."""
-    times, quota, score, cap, target, metric, current = _series(sample, goal)
+    """An SVG picture of a damos_sample window: effective quota and goal score against time, and
+    where the host has swap, the memory paged out to it (and what zram keeps of it)."""
+    times, quota, score, cap, target, metric, current, memory = _series(sample, goal)
     target_label = 'target %s' % format_goal_value(metric, target) if metric else 'target'
     title = title or 'DAMOS tuning'
     if metric:
@@ -337,12 +382,12 @@ def tuning_svg(sample, title='', goal=0, engine='auto'):
         raise AnsibleFilterError("damon_tuning_svg: engine %r is not one of auto, matplotlib, builtin" % (engine,))
     if engine != 'builtin':
         try:
-            return _matplotlib_svg(title, times, quota, score, cap, target_label)
+            return _matplotlib_svg(title, times, quota, score, cap, target_label, memory)
         except ImportError:
             if engine == 'matplotlib':
                 raise AnsibleFilterError('damon_tuning_svg: engine=matplotlib, but the controller Python '
                                          'cannot import matplotlib') from None
-    return _builtin_svg(title, times, quota, score, cap, target_label)
+    return _builtin_svg(title, times, quota, score, cap, target_label, memory)
 
 
 # ---------------------------------------------------------------- health gate

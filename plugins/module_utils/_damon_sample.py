@@ -152,6 +152,28 @@ def _read_goals(host, scheme_path):
     return goals
 
 
+def memory_out(host, reading):
+    """Where paged-out anonymous memory went: swap in use, and what the zram devices hold.
+
+    {'swap_used_bytes': .., 'zram_orig_bytes': .., 'zram_compr_bytes': ..}; a value is None
+    when the host has no swap or no zram device."""
+    info = reading.meminfo('proc/meminfo')
+    total, free = info.get('SwapTotal'), info.get('SwapFree')
+    out = {'swap_used_bytes': total - free if total and free is not None else None,
+           'zram_orig_bytes': None, 'zram_compr_bytes': None}
+    try:
+        devices = sorted(name for name in os.listdir(host.path('sys/block')) if name.startswith('zram'))
+    except OSError:
+        devices = []
+    for name in devices:
+        # mm_stat: orig_data_size compr_data_size mem_used_total ... (bytes).
+        fields = (host.read_host_file('sys/block/%s/mm_stat' % name) or '').split()
+        if len(fields) >= 2 and fields[0].isdigit() and fields[1].isdigit():
+            out['zram_orig_bytes'] = (out['zram_orig_bytes'] or 0) + int(fields[0])
+            out['zram_compr_bytes'] = (out['zram_compr_bytes'] or 0) + int(fields[1])
+    return out
+
+
 def _exists(host, rel):
     return os.path.exists(host.admin_path(rel))
 
@@ -189,6 +211,7 @@ def take_sample(host, kdamond, scheme, refresh, previous, started, clock, meminf
         # The kernel tunes towards the goal with the highest score (damon-sysfs.md 4.2).
         'score_bp': max(scores) if scores else None,
     }
+    sample.update(memory_out(host, reading))
     return _Sample(sample, reading)
 
 

@@ -161,6 +161,20 @@ samples:
       description: The highest goal score, the one the kernel tunes towards; V(null) without a scored goal.
       type: int
       sample: 2400
+    swap_used_bytes:
+      description: Swap in use (C(SwapTotal - SwapFree) of C(/proc/meminfo)), where a pageout scheme's anonymous
+        memory goes; V(null) on a host without swap.
+      type: int
+      sample: 201326592
+    zram_orig_bytes:
+      description: Data the host's zram devices hold, uncompressed (C(orig_data_size) of C(/sys/block/zram*/mm_stat));
+        V(null) on a host without zram.
+      type: int
+      sample: 201326592
+    zram_compr_bytes:
+      description: The same data compressed (C(compr_data_size)), the memory it still takes; V(null) without zram.
+      type: int
+      sample: 100663296
 summary:
   description: The window at a glance, as the health gate of the rollout playbook reads it.
   type: dict

@@ -115,6 +115,23 @@ def test_builtin_svg():
         tuning_svg(SAMPLE, engine='gnuplot')
 
 
+def test_builtin_svg_draws_the_memory_paged_out_where_the_host_has_swap():
+    ns = {'s': 'http://www.w3.org/2000/svg'}
+    plain = ET.fromstring(tuning_svg(SAMPLE, 'damon-1', engine='builtin'))
+    assert not plain.findall(".//s:polyline[@class='memory']", ns)
+    swapped = {'samples': [dict(point, swap_used_bytes=point['time'] * (64 << 20),
+                                zram_compr_bytes=None if point['time'] == 0 else point['time'] * (32 << 20))
+                           for point in SAMPLE['samples']]}
+    root = ET.fromstring(tuning_svg(swapped, 'damon-1', engine='builtin'))
+    memory = root.findall(".//s:polyline[@class='memory']", ns)
+    # Swap from the first sample, zram's compressed size from the second; a third panel below the others.
+    assert [len(line.get('points').split()) for line in memory] == [6, 5]
+    assert int(root.get('height')) > int(plain.get('height'))
+    labels = [text.text for text in root.findall('.//s:text', ns)]
+    # Linear ticks in round MiB, up to above the largest value (320 MiB).
+    assert 'paged out: swap in use' in labels and {'0 B', '100.0 MiB', '400.0 MiB'} <= set(labels)
+
+
 def test_matplotlib_svg():
     pytest.importorskip('matplotlib')
     svg = tuning_svg(SAMPLE, 'damon-1', engine='matplotlib')

@@ -142,3 +142,23 @@ def test_psi_current_scales_to_the_charge_window():
 def test_parsers():
     assert parse_meminfo('Node 0 MemTotal: 2 kB\nHugePages_Total: 0\n') == {'MemTotal': 2048, 'HugePages_Total': 0}
     assert parse_numa_stat('anon N0=4096 N1=8192\nfile N0=1\n', 1) == {'anon': 8192}
+
+
+def test_swap_and_zram_are_sampled_where_the_host_has_them(make_host):
+    host = make_host('7.3.4')
+    ensure_scheme(host, SCHEME)
+    clock = Clock(host, 0)
+    write(host, 'proc/pressure/memory', PSI % (0, clock.total))
+    # No swap, no zram: nothing to show, not zero.
+    write(host, 'proc/meminfo', 'MemTotal: 1000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n')
+    sample = sample_scheme(host, {'duration': 0}, clock=clock)['samples'][0]
+    assert (sample['swap_used_bytes'], sample['zram_orig_bytes'], sample['zram_compr_bytes']) == (None, None, None)
+    # Two zram devices add up; a device that has not been set up (no mm_stat) counts for nothing.
+    write(host, 'proc/meminfo', 'MemTotal: 1000 kB\nSwapTotal: 524288 kB\nSwapFree: 520192 kB\n')
+    write(host, 'sys/block/zram0/mm_stat', '4194304 2097152 2162688 0 2162688 12 0 0 0\n')
+    write(host, 'sys/block/zram1/mm_stat', '1048576 1024 8192 0 8192 256 0 0 0\n')
+    os.makedirs(os.path.join(host.root, 'sys/block/zram2'))
+    write(host, 'sys/block/vda/stat', '0\n')
+    sample = sample_scheme(host, {'duration': 0}, clock=clock)['samples'][0]
+    assert sample['swap_used_bytes'] == 4096 * 1024
+    assert (sample['zram_orig_bytes'], sample['zram_compr_bytes']) == (5242880, 2098176)
