@@ -111,7 +111,12 @@ wake|latency)
   # poll() or sleep() is one).
   wakes() { cat /proc/"$(systemctl show -P MainPID "$1")"/task/*/status | awk '/^voluntary_ctxt_switches/{n += $2} END {print n}'; }
   now_us() { awk '{printf "%d", $1 * 1000000}' /proc/uptime; }
+  # The touch timer is a transient unit (systemd-run): stopped, it is gone, and made again at the end.
   systemctl stop bench-touch.timer damos-autotune-metrics.service 2>/dev/null || true
+  touch_again() {
+    systemd-run -q --unit=bench-touch --on-active=1s --on-unit-active=10s --timer-property=AccuracySec=1s \
+      touch "$1"
+  }
   if [ "$1" = latency ]; then
     rounds=$2 score=$3
     cat > /run/bench-latency.py <<'PY'
@@ -141,7 +146,7 @@ PY
     poll=$(python3 /run/bench-latency.py "$score" "$goal" "$rounds" 40000)
     use event; rm -f /run/bench-latency.py
     printf '{"event_ms": %s, "poll_ms": %s}\n' "$event" "$poll"
-    systemctl start bench-touch.timer
+    touch_again "$score"
     exit 0
   fi
   seconds=$2 rounds=$3 score=$4
@@ -169,7 +174,7 @@ PY
     systemctl stop bench-sleepsbx.service; systemctl start "$unit"
   done
   rm -f /etc/systemd/system/bench-sleepsbx.service /run/bench-sleep.py; systemctl daemon-reload
-  systemctl start bench-touch.timer
+  touch_again "$score"
   awk '{ us[$1] += $2; cpu[$1] += $3; w[$1] += $4 }
     END {
       printf "{"; sep = ""
