@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Prometheus metrics: the facts (gather_facts) and the score feeder's state in Prometheus'
-text format, and the atomic write of a *.prom file into node_exporter's textfile collector
+"""Prometheus metrics: DAMON's state (the part of the facts, gather_facts(), that they show,
+read by metrics_facts()) and the score feeder's state in Prometheus' text format, and the atomic write of a *.prom file into node_exporter's textfile collector
 directory.  The role's metrics unit (damos-autotune metrics) calls collect() and
 write_textfile() every refresh; README "Metrics" lists the names, which are a contract.
 
@@ -12,11 +12,12 @@ and _damon_host.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
-from ._damon_errors import DamonError, DamonLockBusyError
-from ._damon_facts import gather_facts, refresh_stats
+from ._damon_errors import DamonError, DamonKernelError, DamonLockBusyError
+from ._damon_facts import refresh_stats
 from ._damon_model import kdamond_dir
 
 SCHEME_LABELS = ('kdamond', 'context', 'scheme')
@@ -170,6 +171,66 @@ def samples(facts, now, interval, restarts, feeders=()):
     return out
 
 
+def _optional(host, rel):
+    """The value of a file that older kernels do not have, or None there."""
+    try:
+        return host.read(rel)
+    except DamonKernelError as err:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def _count(host, rel):
+    """The number in an nr_* file, 0 where the directory is not there."""
+    return int(_optional(host, rel) or 0)
+
+
+def _numbers(host, directory, names):
+    found = {}
+    for name in names:
+        value = _optional(host, directory + '/' + name)
+        if value is not None:
+            found[name] = int(value)
+    return found
+
+
+def metrics_facts(host):
+    """The part of gather_facts() that samples() shows, read from those files only: a third
+    of the files gather_facts() reads, and none of its directory walks or feature probes (a
+    refresh runs every few seconds on every host; README "Measured").  The lists follow the
+    nr_* files, which the kernel keeps equal to the numbered directories."""
+    facts = {'available': host.available(), 'memory_psi': host.memory_psi(), 'kdamonds': []}
+    if not facts['available']:
+        return facts
+    for index in range(int(host.read('kdamonds/nr_kdamonds'))):
+        base = kdamond_dir(index)
+        kdamond = {'index': index, 'state': host.read(base + '/state'), 'pid': int(host.read(base + '/pid')),
+                   'contexts': []}
+        kdamond.update(_numbers(host, base, ('refresh_ms',)))
+        for cindex in range(_count(host, base + '/contexts/nr_contexts')):
+            cbase = '%s/contexts/%d' % (base, cindex)
+            context = {'operations': host.read(cbase + '/operations'), 'schemes': []}
+            for sindex in range(_count(host, cbase + '/schemes/nr_schemes')):
+                sbase = '%s/schemes/%d' % (cbase, sindex)
+                quotas = _numbers(host, sbase + '/quotas', ('ms', 'bytes', 'reset_interval_ms', 'effective_bytes'))
+                quotas['goals'] = []
+                for gindex in range(_count(host, sbase + '/quotas/goals/nr_goals')):
+                    gbase = '%s/quotas/goals/%d' % (sbase, gindex)
+                    goal = _numbers(host, gbase, ('target_value', 'current_value'))
+                    metric = _optional(host, gbase + '/target_metric')
+                    if metric is not None:
+                        goal['target_metric'] = metric
+                    quotas['goals'].append(goal)
+                context['schemes'].append({
+                    'action': host.read(sbase + '/action'), 'quotas': quotas,
+                    'stats': _numbers(host, sbase + '/stats', ('nr_tried', 'sz_tried', 'nr_applied', 'sz_applied',
+                                                               'qt_exceeds'))})
+            kdamond['contexts'].append(context)
+        facts['kdamonds'].append(kdamond)
+    return facts
+
+
 def refresh_managed(host):
     """Ask the running kdamonds this collection configured, whose kernel does not refresh them
     itself (refresh_ms), to copy their stats and effective quotas to sysfs.  Never waits for
@@ -178,10 +239,9 @@ def refresh_managed(host):
     if not host.available():
         return True
     count = int(host.read('kdamonds/nr_kdamonds'))
-    kernel_refreshes = host.feature('refresh_ms')
     due = [index for index in sorted(host.managed()) if index < count
            and host.read(kdamond_dir(index) + '/state') == 'on'
-           and not (kernel_refreshes and int(host.read(kdamond_dir(index) + '/refresh_ms')))]
+           and not int(_optional(host, kdamond_dir(index) + '/refresh_ms') or 0)]
     if not due:
         return True
     timeout = host.lock_timeout
@@ -200,7 +260,7 @@ def refresh_managed(host):
 def collect(host, now, interval, restarts, feeders=()):
     """The metrics text of one refresh (the stats refreshed first where they may be)."""
     refresh_managed(host)
-    return render(samples(gather_facts(host, refresh=False), now, interval, restarts, feeders))
+    return render(samples(metrics_facts(host), now, interval, restarts, feeders))
 
 
 def open_collector_dir(path, allow_uid=None):

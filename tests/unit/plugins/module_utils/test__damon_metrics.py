@@ -15,11 +15,13 @@ import threading
 import pytest
 
 from ansible_collections.kernel.damon.plugins.module_utils._damon_errors import DamonError
+from ansible_collections.kernel.damon.plugins.module_utils._damon_facts import gather_facts
 from ansible_collections.kernel.damon.plugins.module_utils._damon_host import read_user_file
 from ansible_collections.kernel.damon.plugins.module_utils._damon_metrics import (
     FAMILIES,
     Restarts,
     collect,
+    metrics_facts,
     render,
     samples,
     write_textfile,
@@ -85,6 +87,21 @@ def test_the_textfile_shows_quota_goal_stats_psi_and_feeder(make_host):
     # The stats were refreshed first: the collection configured this kdamond.
     assert host.writes[-2:] == ['kdamonds/0/state=update_schemes_stats',
                                 'kdamonds/0/state=update_schemes_effective_quotas']
+
+
+@pytest.mark.parametrize('release', ['6.9.12', '6.12.117', '7.3.4'])
+def test_the_refresh_reads_what_the_facts_would_show(make_host, release):
+    """metrics_facts() reads only the files the metrics show: the text is the one the whole
+    facts (gather_facts) make, for every kernel's layout, two kdamonds (one stopped), two
+    schemes and two goals."""
+    host = running_host(make_host, release, goals=USER_INPUT + [{'metric': 'some_mem_psi_us', 'target': '2ms'}])
+    ensure_scheme(host, scheme(scheme=1))
+    ensure_scheme(host, scheme(kdamond=1, operations='vaddr', pid=1234, action='stat', stop_kdamonds=True))
+    host.write('kdamonds/1/state', 'off')
+    for facts in (gather_facts(host, refresh=False), metrics_facts(host)):
+        assert [kdamond['state'] for kdamond in facts['kdamonds']] == ['on', 'off']
+    assert render(samples(metrics_facts(host), 5.0, 15.0, Restarts())) == render(
+        samples(gather_facts(host, refresh=False), 5.0, 15.0, Restarts()))
 
 
 def test_promtool_accepts_the_textfile(make_host, tmp_path):
