@@ -73,10 +73,19 @@ REGISTERED = {'__damos_autotune_systemd_version': {'stdout': 'systemd 257 (257.9
                                                    'stdout_lines': ['systemd 257 (257.9-1~deb13u1)', '+PAM +AUDIT']}}
 
 
-def preflight(**overrides):
+def static_tasks(name):
+    """The tasks of a tasks file, with the files it imports (import_tasks) in their place."""
+    for task in role_file(name):
+        if 'ansible.builtin.import_tasks' in task:
+            yield from static_tasks('tasks/' + task['ansible.builtin.import_tasks'])
+        else:
+            yield task
+
+
+def preflight(entry='tasks/preflight.yml', **overrides):
     """{name: fail_msg} of the preflight asserts that fail."""
     failed = {}
-    for task in role_file('tasks/preflight.yml'):
+    for task in static_tasks(entry):
         check = task.get('ansible.builtin.assert')
         if check is None:
             continue
@@ -310,6 +319,23 @@ def test_bad_metrics_settings_fail_preflight(overrides):
     failed = preflight(**overrides)
     assert list(failed) == ['The metrics settings make sense']
     assert 'damos_autotune_metrics_dir' in failed['The metrics settings make sense']
+
+
+@pytest.mark.parametrize('overrides', [
+    {'damos_autotune_metrics_interval': '500ms'},
+    {'damos_autotune_metrics_dir': 'relative/dir'},
+    {'damos_autotune_metrics_dir': '/tmp/textfiles'},
+])
+def test_the_metrics_entry_point_checks_the_same_settings(overrides):
+    alone = {'__damos_autotune_main_deployed': {'stat': {'exists': False}}}
+    assert preflight('tasks/metrics.yml', **alone) == {}
+    assert list(preflight('tasks/metrics.yml', **dict(alone, **overrides))) == ['The metrics settings make sense']
+
+
+def test_the_metrics_entry_point_is_refused_where_the_main_one_is_deployed():
+    failed = preflight('tasks/metrics.yml', __damos_autotune_main_deployed={'stat': {'exists': True}})
+    assert list(failed) == ["Only where the role's main entry point is not deployed"]
+    assert 'set damos_autotune_metrics: true there' in failed["Only where the role's main entry point is not deployed"]
 
 
 @pytest.mark.parametrize('template', [METRICS, APPLY, FEEDER])
