@@ -1,4 +1,6 @@
-#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kernel.damon contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One metrics refresh of damos-autotune-metrics.service, taken apart (run as root in a guest
 where the damos_autotune role is deployed): the CPU (user + system, this process) of each
 step, and the floor of the same sysfs reads done as plainly as Python can (os.open, os.read,
