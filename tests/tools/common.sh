@@ -10,8 +10,11 @@ VENV=$CACHE/venv
 # copy so that `make -j` cannot have two tools share one tests/output; KERNEL_DAMON_WORK
 # moves them, so that two checkouts can run their unit tests side by side.
 WORK=${KERNEL_DAMON_WORK:-$CACHE/work}
-# The built tarball is installed here for ansible-doc and ansible-playbook runs.
-COLLECTIONS=$CACHE/collections
+# The built tarball is installed here for ansible-doc and ansible-playbook runs; below
+# KERNEL_DAMON_WORK when that is set, so that a checkout's docs stage cannot swap the
+# collection under another checkout's integration run.
+COLLECTIONS=${KERNEL_DAMON_WORK:+$WORK/collections}
+COLLECTIONS=${COLLECTIONS:-$CACHE/collections}
 PREFIX=${PREFIX:-tools}
 # Older ansible-core releases tested besides the newest (tests/requirements.txt), as
 # release:python: the floor (meta/runtime.yml's requires_ansible) and one in between.
