@@ -38,8 +38,9 @@ def main(rounds, out_dir):
     raw_read, listdir = _damon_host.Host._raw_read, os.listdir
 
     def counting_read(self, path):
-        opened.append(path)
-        return raw_read(self, path)
+        text = raw_read(self, path)
+        opened.append(path)  # read, not only tried (refresh_ms is absent before 6.17)
+        return text
 
     def counting_listdir(path='.'):
         listed.append(path)
@@ -68,6 +69,30 @@ def main(rounds, out_dir):
     figures['gather_facts_ms'] = cpu_ms(lambda: gather_facts(host, refresh=False), rounds)[0]
     figures['render_ms'], body = cpu_ms(text, rounds)
     figures['write_ms'] = cpu_ms(lambda: write_textfile(out_dir, 'bench.prom', body), rounds)[0]
+    # The writer's loop also reads the feeder's settings and state (as root, with the checks a
+    # file of another user needs), and then does all of it back to back.
+    sys.path.insert(0, '/usr/local/lib/kernel-damon')
+    from damos_autotune import feeder_for_metrics
+
+    figures['feeder_state_ms'] = cpu_ms(feeder_for_metrics, rounds)[0]
+
+    def whole():
+        feeders = feeder_for_metrics()[0]
+        write_textfile(out_dir, 'bench.prom', render(samples(metrics_facts(host), time.time(), 15, restarts, feeders)))
+
+    def whole_with_refresh():
+        refresh_managed(host)
+        whole()
+
+    figures['whole_ms'] = cpu_ms(whole_with_refresh, rounds)[0]
+    # The same 1 s apart, as the writer runs (its CPU between refreshes left out).
+    spent = 0.0
+    for unused in range(10):
+        time.sleep(1 - time.time() % 1)
+        start = time.process_time()
+        whole_with_refresh()
+        spent += time.process_time() - start
+    figures['whole_1s_apart_ms'] = spent * 100
     figures['floor_reads_ms'] = cpu_ms(floor, rounds)[0]
     figures['file_bytes'] = len(body)
     print(json.dumps({key: round(value, 2) if isinstance(value, float) else value for key, value in figures.items()}))
