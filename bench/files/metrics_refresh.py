@@ -71,8 +71,7 @@ def main(rounds, out_dir):
     figures['write_ms'] = cpu_ms(lambda: write_textfile(out_dir, 'bench.prom', body), rounds)[0]
     # The writer's loop also reads the feeder's settings and state (as root, with the checks a
     # file of another user needs), and then does all of it back to back.
-    sys.path.insert(0, '/usr/local/lib/kernel-damon')
-    from damos_autotune import feeder_for_metrics
+    from damos_autotune import feeder_for_metrics  # the program, beside the core (sys.path above)
 
     figures['feeder_state_ms'] = cpu_ms(feeder_for_metrics, rounds)[0]
 

@@ -2,9 +2,10 @@
 # Copyright: (c) 2026, kernel.damon contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Prometheus metrics: DAMON's state (the part of the facts, gather_facts(), that they show,
-read by metrics_facts()) and the score feeder's state in Prometheus' text format, and the atomic write of a *.prom file into node_exporter's textfile collector
-directory.  The role's metrics unit (damos-autotune metrics) calls collect() and
-write_textfile() every refresh; README "Metrics" lists the names, which are a contract.
+read by metrics_facts()) and the score feeder's state in Prometheus' text format, and the
+atomic write of a *.prom file into node_exporter's textfile collector directory.  The role's
+metrics unit (damos-autotune metrics) calls collect() and write_textfile() every refresh;
+README "Metrics" lists the names, which are a contract.
 
 Part of the core (docs/design.md, "Layers"): pure standard library; depends on _damon_facts
 and _damon_host.
